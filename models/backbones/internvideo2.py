@@ -1,0 +1,689 @@
+"""InternVideo2 stage-2: vision tower (ViT with RMSNorm, whole-width q/k norm, LayerScale, attention pooling)
+and the BERT text tower, written from the architecture description, with the module and parameter names of
+the official ``InternVideo2_Stage2`` checkpoint so that ``load_state_dict`` works on it unchanged.
+
+Official 1B settings (``InternVideo2-stage2_1b-224p-f4``): ``embed_dim`` 1408, ``depth`` 40, 16 heads (88 each),
+``mlp_ratio`` 48/11 (fc1 1408→6144), patch 14, 224², 4 frames, tubelet 1, no qkv bias, q/k RMSNorm over all
+1408 dims, LayerScale (fp32), ``clip_projector`` attention pooling 1408→768 (16 heads), ``clip_decoder.0-5``
+(1408→3200), ``final_clip_decoder`` (768→768). Text: BERT-large (1024, 24 layers, 16 heads), layers ≥ 19
+(``fusion_layer``) carry cross-attention to 1408-wide vision tokens; text-only encoding runs layers 1–19.
+:data:`IV2_1B` and :data:`BERT_LARGE` hold these numbers; tiny configurations use the same classes.
+
+Feature path (thesis §4.4, Eq. 4.23): the hidden state after each configured block (1-based), each pooled by
+the frozen ``clip_projector`` (``adaptive``), or by its cls token / token mean (``cls`` / ``avg``, width
+``embed_dim``). The blocks after the deepest configured layer are not run.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Literal, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Architecture of the official stage-2 1B vision tower (keyword arguments of InternVideo2VisionEncoder).
+IV2_1B = dict(
+    img_size=224, patch_size=14, embed_dim=1408, depth=40, num_heads=16, mlp_ratio=48 / 11, num_frames=4,
+    tubelet_size=1, clip_embed_dim=768, clip_teacher_embed_dim=3200, clip_teacher_final_dim=768,
+    clip_return_layer=6, attn_pool_num_heads=16, init_values=1e-5,
+)
+# BERT-large text tower of stage 2 (keyword arguments of BertConfig).
+BERT_LARGE = dict(
+    vocab_size=30522, hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096,
+    max_position=512, type_vocab_size=2, fusion_layer=19, encoder_width=1408, layer_norm_eps=1e-12,
+)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Vision tower
+# ---------------------------------------------------------------------------------------------------------
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square norm with a weight only (eps 1e-6), computed in fp32 like the official module."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * xf.to(dtype)
+
+
+class LayerScale(nn.Module):
+    """Per-channel residual scale ``gamma``; multiplied in fp32 (the official ``force_fp32``)."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5):
+        super().__init__()
+        self.gamma = nn.Parameter(init_values * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() * self.gamma.float()).to(x.dtype)
+
+
+class Attention(nn.Module):
+    """Self-attention with bias-free ``qkv`` and RMSNorm on q and k over the whole width (all heads at once)."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = False, qk_normalization: bool = True):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.qk_normalization = qk_normalization
+        self.q_norm = RMSNorm(dim) if qk_normalization else nn.Identity()
+        self.k_norm = RMSNorm(dim) if qk_normalization else nn.Identity()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k = self.q_norm(q), self.k_norm(k)  # [B, N, C]: the norm spans every head
+        q, k, v = (t.view(b, n, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+class Mlp(nn.Module):
+    """fc1 → GELU → fc2."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + ls1(attn(norm1(x)))``, then ``x + ls2(mlp(norm2(x)))``."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, init_values: float):
+        super().__init__()
+        self.norm1 = RMSNorm(dim)
+        self.attn = Attention(dim, num_heads)
+        self.ls1 = LayerScale(dim, init_values)
+        self.norm2 = RMSNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.ls2 = LayerScale(dim, init_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+class PatchEmbed(nn.Module):
+    """Conv3d patchify (kernel = stride = (tubelet, p, p)); tokens frame-major: all patches of frame 0 first."""
+
+    def __init__(self, img_size: int, patch_size: int, embed_dim: int, tubelet_size: int = 1, in_chans: int = 3):
+        super().__init__()
+        self.grid = img_size // patch_size
+        self.num_patches = self.grid * self.grid
+        self.proj = nn.Conv3d(in_chans, embed_dim, (tubelet_size, patch_size, patch_size),
+                              stride=(tubelet_size, patch_size, patch_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, C, T, H, W]
+        x = self.proj(x)  # [B, D, T', h, w]
+        return x.flatten(3).permute(0, 2, 3, 1).flatten(1, 2)  # [B, T'·h·w, D]
+
+
+class CrossAttention(nn.Module):
+    """Multi-head cross-attention with bias-free q/k/v Linears plus separate ``q_bias``/``k_bias``/``v_bias``."""
+
+    def __init__(self, dim: int, num_heads: int, out_dim: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.q = nn.Linear(dim, dim, bias=False)
+        self.k = nn.Linear(dim, dim, bias=False)
+        self.v = nn.Linear(dim, dim, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(dim))
+        self.k_bias = nn.Parameter(torch.zeros(dim))
+        self.v_bias = nn.Parameter(torch.zeros(dim))
+        self.proj = nn.Linear(dim, out_dim)
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        b, nq, c = x.shape
+        nk = k.shape[1]
+        q = F.linear(x, self.q.weight, self.q_bias).view(b, nq, self.num_heads, self.head_dim).transpose(1, 2)
+        k = F.linear(k, self.k.weight, self.k_bias).view(b, nk, self.num_heads, self.head_dim).transpose(1, 2)
+        v = F.linear(v, self.v.weight, self.v_bias).view(b, nk, self.num_heads, self.head_dim).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        return self.proj(out.transpose(1, 2).reshape(b, nq, c))
+
+
+class AttentionPoolingBlock(nn.Module):
+    """``clip_projector``: query = mean of all tokens (cls included); LayerNorm'd q/k/v; cross-attention → out_dim.
+
+    No residual and no norm after, exactly as the official AttentionPoolingBlock with zero positional terms.
+    """
+
+    def __init__(self, dim: int, num_heads: int, out_dim: int):
+        super().__init__()
+        self.norm1_q = nn.LayerNorm(dim, eps=1e-5)
+        self.norm1_k = nn.LayerNorm(dim, eps=1e-5)
+        self.norm1_v = nn.LayerNorm(dim, eps=1e-5)
+        self.cross_attn = CrossAttention(dim, num_heads, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C] → [B, out_dim]
+        q = self.norm1_q(x.mean(1, keepdim=True))
+        return self.cross_attn(q, self.norm1_k(x), self.norm1_v(x)).squeeze(1)
+
+
+class LinearDecoder(nn.Module):
+    """``clip_decoder.i`` / ``final_clip_decoder`` of the distillation heads: ``head`` Linear + ``norm``.
+
+    Built only so the official checkpoint loads strictly; the feature path never runs them.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.head = nn.Linear(in_dim, out_dim)
+        self.norm = nn.LayerNorm(out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.head(x))
+
+
+def _sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2.0))
+    out = positions.double()[:, None] * omega[None, :]
+    return torch.cat([out.sin(), out.cos()], dim=1)
+
+
+def sincos_pos_embed(dim: int, grid: int, frames: int) -> torch.Tensor:
+    """Fixed 3-D sin-cos table [1 + frames·grid², dim] (zero row for cls): dim/4 temporal, 3·dim/4 spatial.
+
+    With ``frames == 1`` the whole width is spatial (the image table). Used as initial values only.
+    """
+    d_t = 0 if frames == 1 else dim // 4
+    d_s = dim - d_t
+    d_h = (d_s // 2) // 2 * 2
+    d_w = d_s - d_h
+    ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    spatial = torch.cat([_sincos_1d(d_h, ys.flatten()), _sincos_1d(d_w, xs.flatten())], dim=1)  # [g², d_s]
+    spatial = spatial.repeat(frames, 1)
+    if d_t:
+        temporal = _sincos_1d(d_t, torch.arange(frames)).repeat_interleave(grid * grid, dim=0)
+        table = torch.cat([temporal, spatial], dim=1)
+    else:
+        table = spatial
+    return torch.cat([torch.zeros(1, dim, dtype=table.dtype), table], dim=0).float()
+
+
+class InternVideo2VisionEncoder(nn.Module):
+    """``vision_encoder`` of InternVideo2 stage 2 (``PretrainInternVideo2``), eval/feature use only."""
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 14,
+        embed_dim: int = 1408,
+        depth: int = 40,
+        num_heads: int = 16,
+        mlp_ratio: float = 48 / 11,
+        num_frames: int = 4,
+        tubelet_size: int = 1,
+        clip_embed_dim: int = 768,
+        clip_teacher_embed_dim: int = 3200,
+        clip_teacher_final_dim: int = 768,
+        clip_return_layer: int = 6,
+        attn_pool_num_heads: int = 16,
+        init_values: float = 1e-5,
+    ):
+        super().__init__()
+        if embed_dim % num_heads or embed_dim % attn_pool_num_heads:
+            raise ValueError(f"embed_dim {embed_dim} must divide by num_heads {num_heads} and attn_pool_num_heads")
+        self.embed_dim, self.depth, self.num_frames = embed_dim, depth, num_frames
+        self.clip_embed_dim = clip_embed_dim
+        self.patch_embed = PatchEmbed(img_size, patch_size, embed_dim, tubelet_size)
+        n = self.patch_embed.num_patches
+        t = num_frames // tubelet_size
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + t * n, embed_dim))
+        self.img_pos_embed = nn.Parameter(torch.zeros(1, 1 + n, embed_dim))
+        self.clip_pos_embed = nn.Parameter(torch.zeros(1, 1 + t * n, embed_dim))
+        self.clip_img_pos_embed = nn.Parameter(torch.zeros(1, 1 + n, embed_dim))
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, init_values) for _ in range(depth))
+        self.clip_projector = AttentionPoolingBlock(embed_dim, attn_pool_num_heads, clip_embed_dim)
+        self.clip_decoder = nn.ModuleList(
+            LinearDecoder(embed_dim, clip_teacher_embed_dim) for _ in range(clip_return_layer)
+        )
+        self.final_clip_decoder = LinearDecoder(clip_embed_dim, clip_teacher_final_dim)
+        self._init_weights(t)
+
+    @torch.no_grad()
+    def _init_weights(self, t: int) -> None:
+        if self.cls_token.is_meta:
+            return
+        grid = self.patch_embed.grid
+        for name in ("pos_embed", "clip_pos_embed"):
+            getattr(self, name).copy_(sincos_pos_embed(self.embed_dim, grid, t)[None])
+        for name in ("img_pos_embed", "clip_img_pos_embed"):
+            getattr(self, name).copy_(sincos_pos_embed(self.embed_dim, grid, 1)[None])
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        w = self.patch_embed.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+
+    @torch.no_grad()
+    def init_for_random_features(self) -> None:
+        """Re-initialise every linear layer with unit-gain Xavier weights (used only without a checkpoint).
+
+        The official init (std 0.02 and LayerScale 1e-5) is made for training: frozen and random, its blocks
+        barely change the residual stream, so every stored layer is the same vector (measured: cosine 0.9998
+        between layers 2 and 6 of the embedded config) and the attention pooling averages uniformly. With unit
+        gain the layers differ (cosine ≈ 0.7) and carry content, which the embedded demo's multi-layer side
+        tuner needs.
+        """
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Input [B, C, T, H, W] → embedded tokens [B, 1 + T·N, D] (cls first, position table added)."""
+        x = self.patch_embed(x)
+        cls = self.cls_token.expand(x.shape[0], -1, -1).to(x.dtype)
+        x = torch.cat([cls, x], dim=1)
+        pos = self.img_pos_embed if x.shape[1] == self.img_pos_embed.shape[1] else self.pos_embed
+        if pos.shape[1] != x.shape[1]:
+            raise ValueError(
+                f"InternVideo2: {x.shape[1] - 1} patch tokens but the position table is built for "
+                f"{self.num_frames} frames of {self.patch_embed.num_patches} patches"
+            )
+        return x + pos.to(x.dtype)
+
+    def hidden_states(self, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
+        """Hidden states [B, 1 + T·N, D] after each 1-based block in ``layers`` (blocks past the last unrun)."""
+        bad = [ly for ly in layers if not 1 <= ly <= self.depth]
+        if bad:
+            raise ValueError(f"InternVideo2 layers {bad} out of range 1..{self.depth}")
+        wanted = set(layers)
+        out: dict[int, torch.Tensor] = {}
+        h = self.tokens(x)
+        for i, block in enumerate(self.blocks[: max(layers)], start=1):
+            h = block(h)
+            if i in wanted:
+                out[i] = h
+        return [out[ly] for ly in layers]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Official-style output: (last hidden state, ``clip_projector`` pooled embedding)."""
+        (h,) = self.hidden_states(x, [self.depth])
+        return h, self.clip_projector(h)
+
+
+def pool_tokens(h: torch.Tensor, pooling: str, projector: nn.Module | None) -> torch.Tensor:
+    """Pool [B, N, D] tokens: ``adaptive`` (the frozen attention pooling), ``cls`` (token 0) or ``avg`` (all)."""
+    if pooling == "adaptive":
+        if projector is None:
+            raise ValueError("adaptive pooling needs the clip_projector")
+        return projector(h)
+    if pooling == "cls":
+        return h[:, 0]
+    if pooling == "avg":
+        return h.mean(1)
+    raise ValueError(f"unknown pooling {pooling!r} (adaptive | cls | avg)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Text tower (BERT with the official / Hugging Face BERT parameter names)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class BertConfig:
+    """Plain BERT dimensions; ``fusion_layer`` ≥ ``num_layers`` means no cross-attention layers."""
+
+    def __init__(self, vocab_size=30522, hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096,
+                 max_position=512, type_vocab_size=2, fusion_layer=19, encoder_width=1408, layer_norm_eps=1e-12):
+        self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
+        self.num_heads, self.intermediate_size, self.max_position = num_heads, intermediate_size, max_position
+        self.type_vocab_size, self.fusion_layer, self.encoder_width = type_vocab_size, fusion_layer, encoder_width
+        self.layer_norm_eps = layer_norm_eps
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=0)
+        self.position_embeddings = nn.Embedding(cfg.max_position, cfg.hidden_size)
+        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.dropout = nn.Dropout(0.1)
+        self.register_buffer("position_ids", torch.arange(cfg.max_position).unsqueeze(0), persistent=True)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        n = input_ids.shape[1]
+        x = self.word_embeddings(input_ids) + self.position_embeddings(self.position_ids[:, :n])
+        x = x + self.token_type_embeddings(torch.zeros_like(input_ids))
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, cfg: BertConfig, kv_width: int | None = None):
+        super().__init__()
+        kv_width = kv_width or cfg.hidden_size
+        self.num_heads = cfg.num_heads
+        self.head_dim = cfg.hidden_size // cfg.num_heads
+        self.query = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.key = nn.Linear(kv_width, cfg.hidden_size)
+        self.value = nn.Linear(kv_width, cfg.hidden_size)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, context: torch.Tensor | None = None):
+        ctx = x if context is None else context
+        b, n, _ = x.shape
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.view(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
+
+        out = F.scaled_dot_product_attention(heads(self.query(x)), heads(self.key(ctx)), heads(self.value(ctx)),
+                                             attn_mask=mask)
+        return out.transpose(1, 2).reshape(b, n, -1)
+
+
+class BertSelfOutput(nn.Module):
+    def __init__(self, cfg: BertConfig, inner: int | None = None):
+        super().__init__()
+        self.dense = nn.Linear(inner or cfg.hidden_size, cfg.hidden_size)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(h)) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, cfg: BertConfig, kv_width: int | None = None):
+        super().__init__()
+        self.self = BertSelfAttention(cfg, kv_width)
+        self.output = BertSelfOutput(cfg)
+
+    def forward(self, x, mask, context=None):
+        return self.output(self.self(x, mask, context), x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
+
+    def forward(self, x):
+        return F.gelu(self.dense(x))
+
+
+class BertLayer(nn.Module):
+    def __init__(self, cfg: BertConfig, cross: bool):
+        super().__init__()
+        self.attention = BertAttention(cfg)
+        if cross:
+            self.crossattention = BertAttention(cfg, kv_width=cfg.encoder_width)
+        self.intermediate = BertIntermediate(cfg)
+        self.output = BertSelfOutput(cfg, inner=cfg.intermediate_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        # text-only mode: the cross-attention of fusion layers is never run here
+        x = self.attention(x, mask)
+        return self.output(self.intermediate(x), x)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(cfg, cross=i >= cfg.fusion_layer) for i in range(cfg.num_layers))
+
+
+class BertModel(nn.Module):
+    """``bert``: embeddings + encoder (no pooler, as in the MLM build)."""
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.config = cfg
+        self.embeddings = BertEmbeddings(cfg)
+        self.encoder = BertEncoder(cfg)
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: Sequence[int]):
+        """Per-token states after each 1-based layer in ``layers``: list of [B, tokens, hidden]."""
+        n_layers = len(self.encoder.layer)
+        bad = [ly for ly in layers if not 1 <= ly <= n_layers]
+        if bad:
+            raise ValueError(f"text layers {bad} out of range 1..{n_layers}")
+        keep = attention_mask[:, None, None, :].bool()
+        mask = torch.zeros(keep.shape, dtype=self.embeddings.LayerNorm.weight.dtype, device=keep.device)
+        mask = mask.masked_fill(~keep, torch.finfo(mask.dtype).min)
+        h = self.embeddings(input_ids)
+        wanted, out = set(layers), {}
+        for i, layer in enumerate(self.encoder.layer[: max(layers)], start=1):
+            h = layer(h, mask)
+            if i in wanted:
+                out[i] = h
+        return [out[ly] for ly in layers]
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+
+class BertLMPredictionHead(nn.Module):
+    def __init__(self, cfg: BertConfig, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(cfg)
+        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        self.decoder.weight = word_embeddings.weight  # tied, and stored under both names like the original
+        self.decoder.bias = self.bias
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, cfg: BertConfig, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(cfg, word_embeddings)
+
+
+class BertTextEncoder(nn.Module):
+    """``text_encoder``: ``bert`` (+ the MLM head ``cls`` of the pretraining build when ``mlm_head``)."""
+
+    def __init__(self, cfg: BertConfig, mlm_head: bool = True):
+        super().__init__()
+        self.bert = BertModel(cfg)
+        if mlm_head:
+            self.cls = BertOnlyMLMHead(cfg, self.bert.embeddings.word_embeddings)
+        if not self.bert.embeddings.word_embeddings.weight.is_meta:
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Embedding)):
+                    nn.init.normal_(m.weight, std=0.02)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+
+class InternVideo2Stage2(nn.Module):
+    """The stage-2 checkpoint's top level: ``temp``, ``vision_encoder``, ``text_encoder``, projections, ITM head."""
+
+    def __init__(self, vision: Mapping, text: Mapping, embed_dim: int = 512):
+        super().__init__()
+        self.temp = nn.Parameter(torch.tensor(0.07))
+        self.vision_encoder = InternVideo2VisionEncoder(**vision)
+        cfg = BertConfig(**text)
+        self.text_encoder = BertTextEncoder(cfg)
+        self.vision_proj = nn.Linear(self.vision_encoder.clip_embed_dim, embed_dim)
+        self.text_proj = nn.Linear(cfg.hidden_size, embed_dim)
+        self.itm_head = nn.Linear(cfg.hidden_size, 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoint loading
+# ---------------------------------------------------------------------------------------------------------
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not match the module: the message lists missing / unexpected / mis-shaped keys."""
+
+
+def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
+    """A state dict from a ``.pt``/``.pth``/``.pyth``/``.safetensors`` file (``model``/``module``/``model_state``
+    wrappers are unwrapped)."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+    for key in ("model", "module", "model_state", "state_dict"):
+        if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key], dict):
+            return ckpt[key]
+    return ckpt
+
+
+def _interpolate_pos(table: torch.Tensor, frames: int, grid: int, old_grid: int) -> torch.Tensor:
+    """Resize a [1, 1 + T·old_grid², D] position table to ``frames`` × ``grid``² (linear in time, bicubic in
+    space, cls entry kept), like the official ``interpolate_pos_embed_internvideo2``."""
+    d = table.shape[-1]
+    cls, body = table[:, :1], table[:, 1:]
+    t_old = body.shape[1] // (old_grid * old_grid)
+    if t_old * old_grid * old_grid != body.shape[1]:
+        raise CheckpointError(f"position table of {body.shape[1]} entries is not T x {old_grid}x{old_grid}")
+    body = body.reshape(t_old, old_grid, old_grid, d)
+    if old_grid != grid:
+        x = F.interpolate(body.permute(0, 3, 1, 2).float(), size=(grid, grid), mode="bicubic", align_corners=False)
+        body = x.permute(0, 2, 3, 1).to(table.dtype)
+    if t_old != frames:
+        x = body.reshape(t_old, -1).T[None].float()  # [1, g²·D, T]
+        x = F.interpolate(x, size=frames, mode="linear", align_corners=False)
+        body = x[0].T.to(table.dtype)
+    return torch.cat([cls, body.reshape(1, frames * grid * grid, d)], dim=1)
+
+
+def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], prefix: str, ignore: Iterable[str] = (),
+              optional: Iterable[str] = (), where: str = "checkpoint") -> dict[str, list[str]]:
+    """Load the ``prefix``-ed entries of ``state`` into ``module`` strictly.
+
+    Every module key must be present (except those in ``optional``, e.g. a derivable buffer) and every
+    checkpoint key must either be consumed or start with one of ``ignore`` (other towers of the same
+    checkpoint, heads the feature path never runs), else :class:`CheckpointError` lists the offending keys.
+    Returns the consumed and ignored checkpoint keys.
+    """
+    ignore, optional = tuple(ignore), set(optional)
+    own = module.state_dict()
+    sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and not k.startswith(ignore)}
+    stray = sorted(k for k in state if not k.startswith(prefix) and not k.startswith(ignore))
+    missing = sorted(k for k in own if k not in sub and k not in optional)
+    unexpected = sorted(k for k in sub if k not in own)
+    shapes = sorted(f"{k} {tuple(sub[k].shape)} vs {tuple(own[k].shape)}"
+                    for k in sub if k in own and tuple(sub[k].shape) != tuple(own[k].shape))
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected + stray), ("shape mismatch", shapes)):
+        if keys:
+            problems.append(f"{label} ({len(keys)}): {', '.join(prefix + k for k in keys[:8])}"
+                            + (" ..." if len(keys) > 8 else ""))
+    if problems:
+        raise CheckpointError(f"{where}: does not match {type(module).__name__}: " + "; ".join(problems))
+    module.load_state_dict(sub, strict=False)
+    return {"consumed": sorted(prefix + k for k in sub), "ignored": sorted(k for k in state if k.startswith(ignore))}
+
+
+VISION_PREFIX = "vision_encoder."
+TEXT_PREFIX = "text_encoder."
+OTHER_STAGE2_KEYS = ("temp", "vision_proj.", "text_proj.", "itm_head.")
+
+
+def load_vision_checkpoint(encoder: InternVideo2VisionEncoder, state: Mapping[str, torch.Tensor],
+                           where: str = "checkpoint") -> dict[str, list[str]]:
+    """Load ``vision_encoder.*`` strictly; position tables are interpolated when frames or grid differ."""
+    state = dict(state)
+    grid, frames = encoder.patch_embed.grid, encoder.num_frames
+    img_key = VISION_PREFIX + "img_pos_embed"
+    old_grid = math.isqrt(state[img_key].shape[1] - 1) if img_key in state else grid
+    for name in ("pos_embed", "clip_pos_embed", "img_pos_embed", "clip_img_pos_embed"):
+        key = VISION_PREFIX + name
+        target = getattr(encoder, name).shape
+        if key in state and tuple(state[key].shape) != tuple(target) and state[key].shape[-1] == target[-1]:
+            t = 1 if name.endswith("img_pos_embed") else frames
+            state[key] = _interpolate_pos(state[key], t, grid, old_grid)
+    return load_into(encoder, state, VISION_PREFIX, ignore=(TEXT_PREFIX, *OTHER_STAGE2_KEYS), where=where)
+
+
+def load_text_checkpoint(text: BertTextEncoder, state: Mapping[str, torch.Tensor],
+                         where: str = "checkpoint") -> dict[str, list[str]]:
+    """Load ``text_encoder.*`` strictly (``bert.embeddings.position_ids`` may be absent: it is an arange).
+
+    The MLM head ``text_encoder.cls.*`` is loaded when ``text`` has one and ignored otherwise (the feature
+    path never uses it).
+    """
+    ignore = (VISION_PREFIX, *OTHER_STAGE2_KEYS)
+    if not hasattr(text, "cls"):
+        ignore += (TEXT_PREFIX + "cls.",)
+    return load_into(text, state, TEXT_PREFIX, ignore=ignore, optional=("bert.embeddings.position_ids",),
+                     where=where)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Feature wrappers used by extraction
+# ---------------------------------------------------------------------------------------------------------
+
+
+class InternVideo2Video(nn.Module):
+    """Clip features: uint8 clips [B, T, H, W, 3] → [B, L, D] (each configured layer pooled)."""
+
+    def __init__(self, encoder: InternVideo2VisionEncoder, layers: Sequence[int],
+                 pooling: Literal["adaptive", "cls", "avg"] = "adaptive"):
+        super().__init__()
+        if pooling not in ("adaptive", "cls", "avg"):
+            raise ValueError(f"unknown pooling {pooling!r} (adaptive | cls | avg)")
+        if not layers:
+            raise ValueError("InternVideo2: at least one layer is needed")
+        bad = [ly for ly in layers if not 1 <= ly <= encoder.depth]
+        if bad:
+            raise ValueError(f"InternVideo2 layers {bad} out of range 1..{encoder.depth}")
+        # the distillation heads are not part of the feature path: drop them to save memory
+        encoder.clip_decoder = nn.ModuleList()
+        encoder.final_clip_decoder = nn.Identity()
+        self.encoder = encoder
+        self.layers = tuple(int(x) for x in layers)
+        self.pooling = pooling
+        self.dim = encoder.clip_embed_dim if pooling == "adaptive" else encoder.embed_dim
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1) * 255, persistent=False)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        dtype = self.encoder.cls_token.dtype
+        x = clips.permute(0, 4, 1, 2, 3).float()  # [B, 3, T, H, W]
+        x = ((x - self.mean) / self.std).to(dtype)
+        states = self.encoder.hidden_states(x, self.layers)
+        proj = self.encoder.clip_projector
+        return torch.stack([pool_tokens(h, self.pooling, proj) for h in states], dim=1)
+
+
+class BertTokens(nn.Module):
+    """Token features: (input_ids, attention_mask) → [B, L, tokens, hidden] of the configured layers."""
+
+    def __init__(self, text: BertTextEncoder, layers: Sequence[int]):
+        super().__init__()
+        n = len(text.bert.encoder.layer)
+        bad = [ly for ly in layers if not 1 <= ly <= n]
+        if bad or not layers:
+            raise ValueError(f"text layers {list(layers)} must be non-empty and within 1..{n}")
+        if hasattr(text, "cls"):
+            del text.cls  # the MLM head is not part of the feature path
+        self.text = text
+        self.layers = tuple(int(x) for x in layers)
+        self.dim = text.bert.config.hidden_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.text.bert.hidden_states(input_ids, attention_mask, self.layers), dim=1)

@@ -1,0 +1,66 @@
+"""Configuration dataclasses of the SDST side-tuner (torch-free, so ``pipeline.config`` can embed them).
+
+``SDSTModelConfig`` is the ``sdst.model`` block of ``params.yaml``: architecture switches and loss weights.
+Defaults are the thesis' choices (Tab 4.1, DESIGN §9, Tab 4.22 "chosen" loss weights).
+``SDSTConfig`` is what :class:`models.sdst.SDST` is built from: ``SDSTModelConfig`` plus the facts that come
+from the data (input dims, number of queries, which backbone layers feed which level). Checkpoints store it,
+so prediction rebuilds the model and selects the same feature layers from the checkpoint alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSTModelConfig:
+    """Architecture and loss settings of SDST (``sdst.model``)."""
+
+    hidden: int = 256
+    heads: int = 8
+    ffn_ratio: int = 4
+    dropout: float = 0.5  # inside the video/text input maps
+    droppath: float = 0.25
+    attention: Literal["rdsa", "deformable_ca", "standard_ca"] = "rdsa"  # sparse-stream video injection (Tab 4.12)
+    sampling_points: Literal["c", "l-r", "l-c-r"] = "l-c-r"  # RDSA query embedding points (Tab 4.13)
+    cnn: bool = True  # RDSA context CNN over the dense embedding (Tab 4.13)
+    shared: bool = True  # one set of side-tuner weights for all K levels (Tab 4.17)
+    deform_points: int = 4  # sampled keys per head
+    rdsa_latent: int = 64
+    roi_size: int = 16
+    roi_expand: float = 1.5
+    text_drop_first_token: bool = True  # the text CA does not see the CLS token (thesis §4.3.3.2)
+    aux_loss: bool = True  # MR losses at every level (deep supervision), else the last level only
+    standardize_inputs: bool = False  # z-score each feature dim with training-split statistics (model buffers)
+    # loss weights (Tab 4.22 "chosen")
+    w_l1: float = 1.0
+    w_iou: float = 1.0
+    w_cls: float = 1.0
+    w_act: float = 1.0
+    w_sal: float = 0.1
+    w_align_video: float = 0.1
+    w_align_layer: float = 0.1
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    temperature: float = 0.07  # SampledNCE / InfoNCE
+    # Hungarian matching costs (Deformable-DETR / TadTR convention)
+    cost_class: float = 2.0
+    cost_l1: float = 5.0
+    cost_iou: float = 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSTConfig:
+    """Everything :class:`models.sdst.SDST` needs. ``video_layers[i]`` / ``text_layers[i]`` are the 1-based
+    backbone layer ids fed to refinement level ``i + 1`` (repeated ids = last-layer-only refinement)."""
+
+    video_dim: int
+    text_dim: int
+    num_queries: int
+    video_layers: list[int]
+    text_layers: list[int]
+    model: SDSTModelConfig = dataclasses.field(default_factory=SDSTModelConfig)
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.video_layers)

@@ -1,0 +1,413 @@
+"""DETR retriever for (search-query) video moment retrieval, with the thesis Ch. 3 variants.
+
+A Moment-DETR/CG-DETR-family model (``vmr_sdst_notes.md`` §2–§3):
+
+* input projections: two ``LayerNorm → Dropout → Linear`` layers per modality (ReLU after the first);
+* encoder: post-norm transformer over the concatenation ``[video; text]``, sine positions on the video tokens
+  (zeros on the text tokens), added to queries and keys only;
+* saliency head: a linear score per video token of the encoder memory (hinge loss, margin 0.2);
+* decoder: ``num_queries`` learnable queries over a zero target; each layer is ``SA → CA → FFN`` (post-norm),
+  every layer's output goes through one shared LayerNorm. ``query_type="embed"`` (Moment-DETR): a learnable
+  embedding per query is its positional query. ``query_type="anchor"`` (CG-DETR/DAB-DETR): a learnable (c, w)
+  anchor per query, whose sine embedding through an MLP is the positional query; each layer predicts a delta
+  added in logit space to its (detached) reference, so queries own temporal regions;
+* heads: a 2-way classifier (index 0 = foreground, 1 = background) and an MLP predicting normalised
+  ``(center, width)`` through a sigmoid;
+* Hungarian matching per sample and per decoder layer with cost
+  ``cost_span·L1(cw) − cost_giou·GIoU(se) − cost_class·p_fg``; losses span L1, 1 − GIoU, weighted CE with the
+  background class weighted ``eos_coef``, saliency hinge; auxiliary losses on every earlier decoder layer.
+
+Variants (thesis §3.4.2.2):
+
+* ``self_attention=False`` (-SA): the decoder layers are built **without** the self-attention sub-block and its
+  dropout/norm, so each query is refined only by cross-attention and the FFN (Eq. 3.18).
+* ``qd_rate > 0`` (+QD): in training, each query slot is zeroed independently with probability ``qd_rate``
+  (Eq. 3.19); the mask is drawn once per iteration and shared by every sample of the batch. Never in eval.
+  ``qd_mode="zero"`` is the literal Eq. 3.19; ``"zero_unmatched"`` additionally keeps dropped slots out of
+  the Hungarian matching (they are supervised as background), the alternative reading the notes mention.
+* NMS with true temporal IoU (``nms_threshold``, 0.7) in :meth:`SearchDETR.predict`, for every variant.
+
+Why anchors are the default (measured on the feature-level world of ``tests/_search_world.py``, one seed):
+with Moment-DETR query embeddings, +QD (with or without SA, either ``qd_mode``) stopped the caption task from
+being learned (caption R_m@0.5 5-24 % vs 79 % for base): a slot is matched in some iterations and trained as
+background in others for the same input, and without anchors nothing ties a slot to a temporal region, so its
+confidence stops ranking its predictions. With anchors each slot owns a region, QD only hands a moment to a
+neighbour for that step, and -SA+QD behaves as the thesis reports (more active queries, better multi-moment
+R_m / mAP_m).
+
+``config`` is a :class:`pipeline.config.SearchDETRConfig` (input dims included), so ``SearchDETR(config)``
+rebuilds the architecture from a checkpoint alone (``pipeline.train.load_model``); this module does not
+import ``pipeline``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.common import (
+    MLP,
+    hungarian_match,
+    inverse_sigmoid,
+    nms_1d,
+    pairwise_generalized_temporal_iou,
+    sine_position_encoding,
+    span_cw_to_se,
+)
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+class LinearLayer(nn.Module):
+    """``LayerNorm → Dropout → Linear`` with an optional ReLU (Moment-DETR's input projection unit)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float, relu: bool):
+        super().__init__()
+        self.norm = nn.LayerNorm(in_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.linear(self.dropout(self.norm(x)))
+        return F.relu(x) if self.relu else x
+
+
+def input_projection(in_dim: int, hidden: int, dropout: float) -> nn.Sequential:
+    """Two stacked :class:`LinearLayer` (ReLU after the first only), the first with ``dropout``."""
+    return nn.Sequential(LinearLayer(in_dim, hidden, dropout, relu=True), LinearLayer(hidden, hidden, 0.0, relu=False))
+
+
+class FFN(nn.Module):
+    """Transformer feed-forward block (Linear → ReLU → Dropout → Linear)."""
+
+    def __init__(self, dim: int, ffn_dim: int, dropout: float):
+        super().__init__()
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(self.dropout(F.relu(self.linear1(x))))
+
+
+class EncoderLayer(nn.Module):
+    """Post-norm self-attention + FFN; positions are added to queries and keys, not values."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.ffn = FFN(dim, ffn_dim, dropout)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+        q = k = x + pos
+        x = self.norm1(x + self.dropout1(self.self_attn(q, k, x, key_padding_mask=pad_mask, need_weights=False)[0]))
+        return self.norm2(x + self.dropout2(self.ffn(x)))
+
+
+class DecoderLayer(nn.Module):
+    """Post-norm ``[SA →] CA → FFN``; with ``self_attention=False`` the SA sub-block (attention, dropout and
+    norm) is not constructed at all, so the queries never see each other (thesis Eq. 3.18)."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float, self_attention: bool):
+        super().__init__()
+        self.has_self_attention = self_attention
+        if self_attention:
+            self.self_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+            self.dropout1 = nn.Dropout(dropout)
+            self.norm1 = nn.LayerNorm(dim)
+        self.cross_attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.dropout2 = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ffn = FFN(dim, ffn_dim, dropout)
+        self.dropout3 = nn.Dropout(dropout)
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(
+        self, tgt: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor, mem_pos: torch.Tensor, mem_pad: torch.Tensor
+    ) -> torch.Tensor:
+        if self.has_self_attention:
+            q = k = tgt + query_pos
+            tgt = self.norm1(tgt + self.dropout1(self.self_attn(q, k, tgt, need_weights=False)[0]))
+        ca = self.cross_attn(tgt + query_pos, memory + mem_pos, memory, key_padding_mask=mem_pad, need_weights=False)[0]
+        tgt = self.norm2(tgt + self.dropout2(ca))
+        return self.norm3(tgt + self.dropout3(self.ffn(tgt)))
+
+
+def span_sine_embedding(spans: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Sine embedding [..., dim] of normalised (c, w) spans [..., 2]: ``dim/2`` interleaved sin/cos features of
+    ``2π·c`` followed by the same for ``2π·w`` (the anchor embedding of DAB-DETR / CG-DETR)."""
+    half = dim // 2
+    freq = temperature ** (2 * (torch.arange(half, device=spans.device) // 2) / half)
+    ang = spans[..., :, None] * 2 * torch.pi / freq  # [..., 2, half]
+    emb = torch.stack([ang[..., 0::2].sin(), ang[..., 1::2].cos()], dim=-1).flatten(-2)
+    return emb.flatten(-2)
+
+
+def padded_sine_positions(lengths: torch.Tensor, max_len: int, dim: int) -> torch.Tensor:
+    """Per-sample normalised sine positions [B, max_len, dim]; each sample is normalised by its own length
+    (as Moment-DETR's cumsum over the valid mask) and padded rows are zero."""
+    out = torch.zeros(len(lengths), max_len, dim)
+    cache: dict[int, torch.Tensor] = {}
+    for i, n in enumerate(lengths.tolist()):
+        if n not in cache:
+            cache[n] = sine_position_encoding(n, dim)
+        out[i, :n] = cache[n]
+    return out
+
+
+# ----------------------------------------------------------------------------- model
+
+
+class SearchDETR(nn.Module):
+    """Moment-DETR-style retriever with the -SA / +QD switches; see the module docstring.
+
+    ``forward(batch)`` returns the loss dict in training mode (``"loss"`` plus named sub-losses) and the raw
+    outputs in eval mode; ``predict(batch)`` returns moment_detr-format prediction rows.
+
+    Batch keys (see ``pipeline.search_data.collate``): ``video`` [B, T, Dv], ``video_mask`` [B, T] (True =
+    valid), ``text`` [B, L, Dt], ``text_mask`` [B, L], ``spans`` (list of [n_i, 2] normalised (c, w) tensors),
+    ``saliency_pos`` [B, T] (True where a video row lies inside a GT window), and for ``predict`` the lists
+    ``qid``, ``vid``, ``duration``.
+    """
+
+    def __init__(self, config: Any):
+        super().__init__()
+        if config.video_dim <= 0 or config.text_dim <= 0:
+            raise ValueError("SearchDETR: config.video_dim and config.text_dim must be set (> 0)")
+        self.config = config
+        cfg = config
+        d = cfg.hidden_dim
+        self.video_proj = input_projection(cfg.video_dim, d, cfg.input_dropout)
+        self.text_proj = input_projection(cfg.text_dim, d, cfg.input_dropout)
+        self.encoder = nn.ModuleList(EncoderLayer(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout) for _ in range(cfg.enc_layers))
+        self.decoder = nn.ModuleList(
+            DecoderLayer(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, cfg.self_attention) for _ in range(cfg.dec_layers)
+        )
+        self.decoder_norm = nn.LayerNorm(d)
+        if cfg.query_type == "embed":
+            # Moment-DETR: the learnable query IS the positional query of a zero target
+            self.query_embed = nn.Embedding(cfg.num_queries, d)
+        else:
+            # CG-DETR/DAB-style: a learnable (c, w) anchor per query, its sine embedding through an MLP is the
+            # positional query, and every layer refines the anchor (detached between layers)
+            self.anchor_embed = nn.Embedding(cfg.num_queries, 2)
+            with torch.no_grad():
+                g = torch.Generator().manual_seed(0)
+                centers = (torch.arange(cfg.num_queries) + torch.rand(cfg.num_queries, generator=g)) / cfg.num_queries
+                self.anchor_embed.weight[:, 0] = inverse_sigmoid(centers.clamp(0.02, 0.98))
+                self.anchor_embed.weight[:, 1] = inverse_sigmoid(torch.full((cfg.num_queries,), 0.1))
+            self.ref_point_head = MLP(d, d, d, 2)
+        self.class_embed = nn.Linear(d, 2)
+        self.span_embed = MLP(d, d, 2, 3)
+        self.saliency_proj = nn.Linear(d, 1)
+        self.register_buffer("class_weight", torch.tensor([1.0, cfg.eos_coef]), persistent=False)
+        # Xavier on every transformer matrix, as DETR does; embeddings and heads keep torch's defaults.
+        for mod in (*self.encoder, *self.decoder):
+            for p in mod.parameters():
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p)
+
+    # ------------------------------------------------------------------ query dropout
+
+    def query_keep_mask(self, device: torch.device | None = None) -> torch.Tensor:
+        """[num_queries] float mask: all ones in eval or at ``qd_rate`` 0; in training each slot is kept
+        independently with probability ``1 - qd_rate`` (one draw per iteration, shared by the batch)."""
+        n = self.config.num_queries
+        if not self.training or self.config.qd_rate <= 0:
+            return torch.ones(n, device=device)
+        return (torch.rand(n, device=device) >= self.config.qd_rate).float()
+
+    # ------------------------------------------------------------------ forward
+
+    def encode(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encoder memory [B, T+L, d], its positions and its padding mask (True = padding)."""
+        video, text = batch["video"], batch["text"]
+        vmask, tmask = batch["video_mask"], batch["text_mask"]
+        B, T, _ = video.shape
+        x = torch.cat([self.video_proj(video), self.text_proj(text)], dim=1)
+        vpos = padded_sine_positions(vmask.sum(1).cpu(), T, self.config.hidden_dim).to(x)
+        pos = torch.cat([vpos, torch.zeros(B, text.shape[1], self.config.hidden_dim, device=x.device, dtype=x.dtype)], 1)
+        pad = ~torch.cat([vmask, tmask], dim=1)
+        for layer in self.encoder:
+            x = layer(x, pos, pad)
+        return x, pos, pad
+
+    def forward_outputs(self, batch: dict) -> dict:
+        """Raw outputs: per decoder layer ``logits`` [B, Q, 2] and ``spans`` [B, Q, 2] (sigmoid c, w), the
+        final layer's as ``pred_logits``/``pred_spans``, ``saliency`` [B, T], and ``query_keep`` [Q]."""
+        memory, pos, pad = self.encode(batch)
+        B, T = batch["video"].shape[:2]
+        keep = self.query_keep_mask(memory.device)
+        d = self.config.hidden_dim
+        tgt = memory.new_zeros(B, self.config.num_queries, d)
+        layers, spans = [], []
+        if self.config.query_type == "embed":
+            query_pos = (self.query_embed.weight * keep[:, None]).unsqueeze(0).expand(B, -1, -1)
+            for layer in self.decoder:
+                tgt = layer(tgt, query_pos, memory, pos, pad)
+                layers.append(self.decoder_norm(tgt))
+            hs = torch.stack(layers)  # [layers, B, Q, d]
+            spans = self.span_embed(hs).sigmoid()
+        else:
+            ref = self.anchor_embed.weight.sigmoid().unsqueeze(0).expand(B, -1, -1)
+            for layer in self.decoder:
+                # QD zeroes the dropped slots' positional query (the F-dim learnable query of Eq. 3.19)
+                query_pos = self.ref_point_head(span_sine_embedding(ref, d)) * keep[None, :, None]
+                tgt = layer(tgt, query_pos, memory, pos, pad)
+                h = self.decoder_norm(tgt)
+                span = (self.span_embed(h) + inverse_sigmoid(ref)).sigmoid()
+                layers.append(h)
+                spans.append(span)
+                ref = span.detach()
+            hs = torch.stack(layers)
+            spans = torch.stack(spans)
+        logits = self.class_embed(hs)
+        saliency = self.saliency_proj(memory[:, :T]).squeeze(-1)
+        return {
+            "layer_logits": logits,
+            "layer_spans": spans,
+            "pred_logits": logits[-1],
+            "pred_spans": spans[-1],
+            "saliency": saliency,
+            "query_keep": keep,
+        }
+
+    def forward(self, batch: dict) -> dict:
+        """Training: ``{"loss", "loss_span", "loss_giou", "loss_label", "loss_saliency", ...}`` (aux-layer losses
+        are included in ``loss`` and reported as ``loss_aux``). Eval: the raw outputs of :meth:`forward_outputs`."""
+        out = self.forward_outputs(batch)
+        if not self.training:
+            return out
+        return self.compute_losses(out, batch)
+
+    # ------------------------------------------------------------------ matching and losses
+
+    @torch.no_grad()
+    def match(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor], keep: torch.Tensor) -> list:
+        """Hungarian matching per sample: list of (query indices, target indices) numpy pairs.
+
+        Cost = ``cost_span``·L1 over (c, w) − ``cost_giou``·GIoU over (start, end) − ``cost_class``·p_fg. With
+        ``qd_mode="zero_unmatched"`` dropped slots get a prohibitive cost (unless too few slots remain)."""
+        cfg = self.config
+        prob_fg = logits.softmax(-1)[..., 0]
+        result = []
+        for b, tgt in enumerate(targets):
+            if len(tgt) == 0:
+                result.append((np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
+                continue
+            cost = (
+                cfg.cost_span * torch.cdist(spans[b], tgt, p=1)
+                - cfg.cost_giou * pairwise_generalized_temporal_iou(span_cw_to_se(spans[b]), span_cw_to_se(tgt))
+                - cfg.cost_class * prob_fg[b][:, None]
+            )
+            if cfg.qd_mode == "zero_unmatched" and int(keep.sum()) >= len(tgt):
+                cost = cost + (1.0 - keep[:, None]) * 1e6
+            result.append(hungarian_match(cost))
+        return result
+
+    def set_losses(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor], keep: torch.Tensor) -> dict:
+        """Span L1, GIoU and label losses of one decoder layer (unweighted)."""
+        indices = self.match(logits, spans, targets, keep)
+        B, Q, _ = logits.shape
+        labels = torch.ones(B, Q, dtype=torch.long, device=logits.device)  # 1 = background
+        src, tgt = [], []
+        for b, (qi, ti) in enumerate(indices):
+            labels[b, torch.as_tensor(qi, dtype=torch.long)] = 0
+            src.append(spans[b, torch.as_tensor(qi, dtype=torch.long)])
+            tgt.append(targets[b][torch.as_tensor(ti, dtype=torch.long)])
+        src_spans = torch.cat(src) if src else spans.new_zeros(0, 2)
+        tgt_spans = torch.cat(tgt).to(src_spans) if tgt else spans.new_zeros(0, 2)
+        # Moment-DETR averages the class-weighted per-query CE over all queries (not a weighted mean).
+        loss_label = F.cross_entropy(logits.transpose(1, 2), labels, weight=self.class_weight, reduction="none").mean()
+        if len(src_spans):
+            loss_span = F.l1_loss(src_spans, tgt_spans)
+            giou = pairwise_generalized_temporal_iou(span_cw_to_se(src_spans), span_cw_to_se(tgt_spans)).diagonal()
+            loss_giou = (1 - giou).mean()
+        else:
+            loss_span = loss_giou = spans.sum() * 0.0
+        return {"loss_span": loss_span, "loss_giou": loss_giou, "loss_label": loss_label}
+
+    def saliency_loss(self, saliency: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Hinge ``max(0, margin + s_neg − s_pos)`` over ``saliency_pairs`` random (inside, outside) row pairs
+        per sample; samples whose video has no row inside or none outside the GT windows are skipped."""
+        pos_mask = batch["saliency_pos"] & batch["video_mask"]
+        neg_mask = ~batch["saliency_pos"] & batch["video_mask"]
+        losses = []
+        n = self.config.saliency_pairs
+        for b in range(saliency.shape[0]):
+            pos_idx = pos_mask[b].nonzero().squeeze(1)
+            neg_idx = neg_mask[b].nonzero().squeeze(1)
+            if len(pos_idx) == 0 or len(neg_idx) == 0:
+                continue
+            p = pos_idx[torch.randint(len(pos_idx), (n,), device=saliency.device)]
+            q = neg_idx[torch.randint(len(neg_idx), (n,), device=saliency.device)]
+            losses.append(F.relu(self.config.saliency_margin + saliency[b, q] - saliency[b, p]).mean())
+        return torch.stack(losses).mean() if losses else saliency.sum() * 0.0
+
+    def compute_losses(self, out: dict, batch: dict) -> dict:
+        """Weighted sum of the final-layer losses, the auxiliary-layer losses and the saliency hinge."""
+        cfg = self.config
+        targets = [t.to(out["pred_spans"]) for t in batch["spans"]]
+        weights = {"loss_span": cfg.loss_span, "loss_giou": cfg.loss_giou, "loss_label": cfg.loss_label}
+        n_layers = out["layer_logits"].shape[0]
+        layer_ids = range(n_layers) if cfg.aux_loss else [n_layers - 1]
+        result: dict[str, torch.Tensor] = {}
+        total = out["pred_spans"].sum() * 0.0
+        aux = total.clone()
+        for li in layer_ids:
+            losses = self.set_losses(out["layer_logits"][li], out["layer_spans"][li], targets, out["query_keep"])
+            weighted = sum(weights[k] * v for k, v in losses.items())
+            total = total + weighted
+            if li == n_layers - 1:
+                result.update({k: v.detach() for k, v in losses.items()})
+            else:
+                aux = aux + weighted.detach()
+        loss_sal = self.saliency_loss(out["saliency"], batch)
+        total = total + cfg.loss_saliency * loss_sal
+        result.update({"loss_saliency": loss_sal.detach(), "loss_aux": aux, "loss": total})
+        return result
+
+    # ------------------------------------------------------------------ inference
+
+    @torch.no_grad()
+    def predict(self, batch: dict) -> list[dict]:
+        """moment_detr-format rows: ``pred_relevant_windows`` = NMS-filtered ``[start, end, score]`` (seconds,
+        descending score, at most ``max_windows``), ``pred_saliency_scores`` per video row, and the raw
+        per-slot ``pred_query_windows`` (slot order, before NMS) for the active-query statistics."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = self.forward_outputs(batch)
+        finally:
+            self.train(was_training)
+        scores = out["pred_logits"].softmax(-1)[..., 0].cpu().numpy()
+        se = span_cw_to_se(out["pred_spans"]).clamp(0, 1).cpu().numpy()
+        sal = out["saliency"].cpu().numpy()
+        lengths = batch["video_mask"].sum(1).tolist()
+        rows = []
+        for b, qid in enumerate(batch["qid"]):
+            dur = float(batch["duration"][b])
+            windows = se[b] * dur
+            raw = [[round(float(s), 4), round(float(e), 4), round(float(c), 6)] for (s, e), c in zip(windows, scores[b])]
+            if self.config.nms_threshold is not None:
+                keep = nms_1d(windows, scores[b], self.config.nms_threshold, max_keep=self.config.max_windows)
+            else:
+                keep = np.argsort(-scores[b], kind="stable")[: self.config.max_windows]
+            rows.append(
+                {
+                    "qid": qid,
+                    "vid": batch["vid"][b],
+                    "pred_relevant_windows": [raw[i] for i in keep],
+                    "pred_saliency_scores": [round(float(x), 4) for x in sal[b, : lengths[b]]],
+                    "pred_query_windows": raw,
+                }
+            )
+        return rows

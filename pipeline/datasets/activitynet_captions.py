@@ -1,0 +1,41 @@
+"""ActivityNet Captions JSON → canonical caption-VMR records (one query per caption).
+
+Format: one JSON object per split file, ``{"v_<id>": {"duration": s, "timestamps": [[s, e], ...],
+"sentences": [str, ...]}}``, times in seconds, ``sentences`` parallel to ``timestamps``. The public splits
+are ``train.json``, ``val_1.json`` and ``val_2.json``; val_1 and val_2 annotate the same videos, which is
+why moment ids carry the split (``<split>/<video>/<index>``). Sentences are stripped (the files have leading
+spaces). A caption whose window is dropped is not written; empty sentences are ``malformed_row``.
+The synthetic world writes this format too (``data/raw/synth/captions``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.datasets.badrows import BadRowReport
+from pipeline.datasets.common import caption_records, seconds_timing
+from pipeline.datasets.schema import VideoRecord
+from pipeline.io import InputError, read_json
+
+
+@dataclass(frozen=True)
+class Options:
+    """``datasets.sources.<name>.options`` of an ``activitynet_captions`` source."""
+
+    splits: dict[str, str] = field(default_factory=lambda: {"train": "train.json", "val": "val_1.json"})
+    video_pattern: str | None = None  # e.g. "videos/{video_id}.mp4"
+
+
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "activitynet_captions"
+         ) -> tuple[list[VideoRecord], BadRowReport]:
+    """Read the configured ActivityNet-Captions split files."""
+    root = Path(root)
+    report = BadRowReport(policy, root)
+    records = []
+    for split, fname in options.splits.items():
+        data = read_json(root / fname)
+        if not isinstance(data, dict):
+            raise InputError(f"{root / fname}: expected a JSON object of videos")
+        records.extend(caption_records(root, fname, split, data, report, dataset, options.video_pattern,
+                                       seconds_timing))
+    return records, report

@@ -1,0 +1,159 @@
+"""Helpers shared by the dataset adapters: CSV rows with line numbers, times, video paths, caption JSON."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from pipeline.datasets.badrows import BadRowReport
+from pipeline.datasets.schema import Moment, VideoRecord
+from pipeline.io import InputError
+
+_HMS = re.compile(r"^\s*(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)\s*$")
+
+
+def parse_hms(text: str) -> float:
+    """``HH:MM:SS.ff`` / ``HH:MM:SS.mmm`` (EPIC-KITCHENS timestamps) → seconds; ValueError if malformed."""
+    m = _HMS.match(text or "")
+    if not m:
+        raise ValueError(f"not an HH:MM:SS[.fff] timestamp: {text!r}")
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
+def parse_seconds(value: object) -> float:
+    """A finite number of seconds from a JSON number or numeric string; ValueError otherwise."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    out = float(value)  # type: ignore[arg-type]  # raises ValueError/TypeError on junk
+    if not math.isfinite(out):
+        raise ValueError(f"not a finite number: {value!r}")
+    return out
+
+
+def parse_window(value: object) -> tuple[float, float]:
+    """``[start, end]`` → two floats; ValueError if it is not a pair of finite numbers."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"not a [start, end] pair: {value!r}")
+    try:
+        return parse_seconds(value[0]), parse_seconds(value[1])
+    except TypeError:
+        raise ValueError(f"not a [start, end] pair of numbers: {value!r}") from None
+
+
+def read_csv(path: Path, required: Iterable[str], header: bool = True, fieldnames: list[str] | None = None
+             ) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield ``(line_number, row)`` of a CSV file (line numbers 1-based, header = line 1).
+
+    A missing file or a header without the ``required`` columns raises ``InputError`` naming the file.
+    Files without a header pass ``header=False`` and their column names as ``fieldnames``.
+    """
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh, fieldnames=None if header else fieldnames)
+        if header:
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
+        for row in reader:
+            # line_num counts physical lines read so far, i.e. the (last) line of this row
+            yield reader.line_num, row
+
+
+def read_class_csv(path: Path) -> dict[int, str]:
+    """EPIC-style class list ``id,key,instances,category`` → {id: key}."""
+    out: dict[int, str] = {}
+    for line, row in read_csv(path, ("id", "key")):
+        try:
+            out[int(row["id"])] = row["key"].strip()
+        except ValueError:
+            raise InputError(f"{path}: line {line}: class id {row['id']!r} is not an integer") from None
+    return out
+
+
+def top_k(counts: Counter, k: int | None) -> list:
+    """The ``k`` most frequent keys (count descending, ties by key ascending); all of them if k is None."""
+    order = sorted(counts, key=lambda key: (-counts[key], key))
+    return order if k is None else order[:k]
+
+
+def video_path(root: Path, pattern: str | None, **fields: str) -> str | None:
+    """Path of a video file from ``pattern`` (relative to ``root``, ``{video_id}``-style fields), if it exists.
+
+    The path is returned relative to the current directory (the repository root when a DVC stage runs)
+    when the file lies below it, absolute otherwise; None when no pattern is set or the file is missing.
+    """
+    if not pattern:
+        return None
+    path = root / pattern.format(**fields)
+    if not path.is_file():
+        return None
+    rel = os.path.relpath(path.resolve(), Path.cwd().resolve())
+    return Path(path.resolve()).as_posix() if rel.startswith("..") else Path(rel).as_posix()
+
+
+def moment_key(split: str, video_id: str, index: int | str) -> str:
+    """Moment/query id for files without their own ids: unique even when a video is in several splits."""
+    return f"{split}/{video_id}/{index}"
+
+
+# ---- the {video: {timestamps, sentences, ...}} caption layout (ActivityNet Captions, TACoS) ----------------
+Timing = Callable[[dict], "tuple[float, float, float | None]"]
+
+
+def seconds_timing(entry: dict) -> tuple[float, float, float | None]:
+    """Timing of an ActivityNet-Captions entry: (duration, time units per second, fps); times are seconds."""
+    return parse_seconds(entry.get("duration")), 1.0, None
+
+
+def caption_records(root: Path, fname: str, split: str, data: dict, report: BadRowReport, dataset: str,
+                    pattern: str | None, timing: Timing, strip_suffix: str = "") -> list[VideoRecord]:
+    """Records of one ``{video: {"timestamps": [[s, e], ...], "sentences": [...], ...}}`` mapping.
+
+    ``timing(entry)`` gives the video's duration in seconds, the timestamp units per second (1 for seconds,
+    fps for frames; times are divided by it, exactly as the duration is) and its fps; it raises
+    ValueError/TypeError/KeyError when the entry lacks them, which is reported as ``unknown_video``. ``strip_suffix`` is removed from the keys to form video ids.
+    """
+    records = []
+    for key, entry in data.items():
+        vid = key[: -len(strip_suffix)] if strip_suffix and key.endswith(strip_suffix) else key
+        stamps = entry.get("timestamps") if isinstance(entry, dict) else None
+        sents = entry.get("sentences") if isinstance(entry, dict) else None
+        if not isinstance(stamps, list) or not isinstance(sents, list):
+            report.flag("malformed_row", fname, key, "needs 'timestamps' and 'sentences' lists", moments=0)
+            continue
+        report.read(max(len(stamps), len(sents)))
+        if len(stamps) != len(sents):
+            # the pairing past the shorter list is unknown, so that tail cannot be used
+            report.flag("malformed_row", fname, key,
+                        f"{len(stamps)} timestamps vs {len(sents)} sentences: unpaired tail dropped",
+                        moments=abs(len(stamps) - len(sents)))
+        try:
+            duration, unit, fps = timing(entry)
+        except (ValueError, TypeError, KeyError, ZeroDivisionError) as exc:
+            report.flag("unknown_video", fname, key, f"no usable duration: {exc}", moments=min(len(stamps), len(sents)))
+            continue
+        moments = []
+        for i, (stamp, sent) in enumerate(zip(stamps, sents)):
+            where = f"{key}.timestamps[{i}]"
+            try:
+                start, end = parse_window(stamp)
+            except ValueError as exc:
+                report.flag("malformed_timestamp", fname, where, str(exc))
+                continue
+            text = sent.strip() if isinstance(sent, str) else ""
+            if not text:
+                report.flag("malformed_row", fname, f"{key}.sentences[{i}]", "empty or non-string sentence")
+                continue
+            window = report.window(start / unit, end / unit, duration, fname, where)
+            if window is None:
+                continue
+            mid = moment_key(split, vid, i)
+            moments.append(Moment(moment_id=mid, start=window[0], end=window[1], text=text, query_id=mid))
+        records.append(VideoRecord(video_id=vid, dataset=dataset, split=split, duration=duration, fps=fps,
+                                   video_path=video_path(root, pattern, video_id=vid), moments=moments))
+    return records

@@ -1,0 +1,199 @@
+"""EPIC-KITCHENS-100 action segments → canonical TAL records (verb classes), for SADA.
+
+Files (names are options, relative to the dataset root; absolute paths work too):
+
+* one action-segment CSV per split (``EPIC_100_train.csv``, ``EPIC_100_validation.csv``) with the 15 official
+  columns; used here: ``narration_id, participant_id, video_id, start_timestamp, stop_timestamp`` (or
+  ``start_frame, stop_frame``) and ``verb_class``;
+* ``EPIC_100_verb_classes.csv`` (``id,key,...``): the label of a segment is the key of its verb class;
+* ``EPIC_100_video_info.csv`` (``video_id,duration,fps,...``): duration and fps of every video;
+* optionally a participant list ``participant_id,counter_colour[,more columns]`` supplied by the user (the
+  thesis' counter colours are not part of EPIC): ``VideoRecord.domain`` = the counter colour, and every other
+  column is copied into ``extra`` under its name (the synthetic world adds ``viewpoint``).
+
+Decisions:
+
+* Classes: only the ``top_k_verbs`` most frequent verb classes of the ``count_split`` split are kept (thesis
+  §2.4.1: the 10 majority verbs; ranked on the segments that survive the bad-row policy, ties by name), or
+  exactly ``keep_verbs`` when given; ``label_id`` is the rank (0 = most frequent) or the position in
+  ``keep_verbs``. Segments of other verbs are counted as ``filtered``, not as bad rows.
+* Collection: ``extra["collection"]`` is ``old`` for EK55 videos (``P01_11``: 2-digit suffix) and ``new`` for
+  the EK100 extension (``P01_101``: 3-digit suffix); a video id of another shape gets None (counted in
+  ``info``). The synthetic world names its videos the same way, so its acquisition shift reads the same.
+* Scenarios select videos by ``domain`` and ``extra.collection`` (see ``pipeline/datasets/scenarios.py``):
+  thesis S1 = dark old → white + other old, S2 = white old → rest old, S3/S4 the same on new videos,
+  S5 = old → new, S6 = new → old.
+* Times come from the ``HH:MM:SS.ff`` timestamps (default) or from frames / the video's fps.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pipeline.datasets.badrows import BadRowReport
+from pipeline.datasets.common import parse_hms, read_class_csv, read_csv, top_k, video_path
+from pipeline.datasets.schema import Moment, VideoRecord
+from pipeline.io import InputError
+
+_VIDEO_ID = re.compile(r"^P\d+_(\d+)$")
+
+
+@dataclass(frozen=True)
+class Options:
+    """``datasets.sources.<name>.options`` of an ``epic_kitchens_100`` source."""
+
+    splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "EPIC_100_train.csv", "val": "EPIC_100_validation.csv"}
+    )  # canonical split -> action-segment CSV
+    verb_classes: str = "EPIC_100_verb_classes.csv"
+    video_info: str = "EPIC_100_video_info.csv"
+    top_k_verbs: int | None = 10  # keep the k majority verb classes (None = all classes)
+    keep_verbs: list[str] | None = None  # explicit verb keys to keep, in label order (overrides top_k_verbs)
+    count_split: str = "train"  # split whose segments rank the verb classes
+    participants: str | None = None  # CSV participant_id,counter_colour[,more columns → extra]
+    default_domain: str | None = None  # domain of participants missing from that list (None = unknown)
+    time_from: Literal["timestamps", "frames"] = "timestamps"
+    video_pattern: str | None = None  # video file relative to root, e.g. "videos/{video_id}.mp4"
+
+
+@dataclass
+class _Segment:
+    narration_id: str
+    video_id: str
+    participant: str
+    split: str
+    start: float
+    end: float
+    verb: str
+
+
+def _read_video_info(path: Path) -> dict[str, tuple[float, float]]:
+    out = {}
+    for line, row in read_csv(path, ("video_id", "duration", "fps")):
+        try:
+            out[row["video_id"].strip()] = (float(row["duration"]), float(row["fps"]))
+        except ValueError:
+            raise InputError(f"{path}: line {line}: duration/fps of {row['video_id']!r} not numbers") from None
+    return out
+
+
+def _read_participants(path: Path) -> dict[str, dict[str, str]]:
+    """participant → {"counter_colour": ..., other columns...} of the user's participant list."""
+    out: dict[str, dict[str, str]] = {}
+    for line, row in read_csv(path, ("participant_id", "counter_colour")):
+        pid = row["participant_id"].strip()
+        if pid in out:
+            raise InputError(f"{path}: line {line}: participant {pid!r} listed twice")
+        out[pid] = {k: (v or "").strip() for k, v in row.items() if k and k != "participant_id"}
+    return out
+
+
+def _parse_rows(root: Path, fname: str, split: str, opts: Options, classes: dict[int, str],
+                info: dict[str, tuple[float, float]], report: BadRowReport) -> list[_Segment]:
+    """Valid segments of one CSV; every bad row is reported (and clipped or dropped) on the way."""
+    by_stamp = opts.time_from == "timestamps"
+    time_cols = ("start_timestamp", "stop_timestamp") if by_stamp else ("start_frame", "stop_frame")
+    required = ("narration_id", "participant_id", "video_id", "verb_class") + time_cols
+    out = []
+    for line, row in read_csv(root / fname, required):
+        report.read()
+        where = f"line {line}"
+        vid = (row["video_id"] or "").strip()
+        if vid not in info:
+            report.flag("unknown_video", fname, where, f"video {vid!r} not in {opts.video_info}")
+            continue
+        duration, fps = info[vid]
+        try:
+            if by_stamp:
+                start, end = parse_hms(row["start_timestamp"]), parse_hms(row["stop_timestamp"])
+            else:
+                start, end = int(row["start_frame"]) / fps, int(row["stop_frame"]) / fps
+        except (ValueError, TypeError) as exc:
+            report.flag("malformed_timestamp", fname, where, str(exc))
+            continue
+        try:
+            verb_id = int(row["verb_class"])
+        except (ValueError, TypeError):
+            report.flag("malformed_row", fname, where, f"verb_class {row['verb_class']!r} is not an integer")
+            continue
+        if verb_id not in classes:
+            report.flag("unknown_class", fname, where, f"verb_class {verb_id} not in {opts.verb_classes}")
+            continue
+        window = report.window(start, end, duration, fname, where)
+        if window is None:
+            continue
+        out.append(_Segment(row["narration_id"].strip(), vid, row["participant_id"].strip(), split,
+                            window[0], window[1], classes[verb_id]))
+    return out
+
+
+def collection_of(video_id: str) -> str | None:
+    """``old`` (EK55, ``P01_11``) or ``new`` (EK100 extension, ``P01_101``); None for other id shapes."""
+    m = _VIDEO_ID.match(video_id)
+    if not m:
+        return None
+    return "old" if len(m.group(1)) == 2 else "new"
+
+
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "epic_kitchens_100"
+         ) -> tuple[list[VideoRecord], BadRowReport]:
+    """Read the configured EPIC-KITCHENS-100 splits into one record per (split, video)."""
+    root = Path(root)
+    report = BadRowReport(policy, root)
+    classes = read_class_csv(root / options.verb_classes)
+    info = _read_video_info(root / options.video_info)
+    participants = _read_participants(root / options.participants) if options.participants else {}
+
+    segments: list[_Segment] = []
+    for split, fname in options.splits.items():
+        segments.extend(_parse_rows(root, fname, split, options, classes, info, report))
+
+    if options.keep_verbs is not None:
+        unknown = sorted(set(options.keep_verbs) - set(classes.values()))
+        if unknown:
+            raise InputError(f"{root / options.verb_classes}: keep_verbs {unknown} are not verb class keys")
+        kept = list(options.keep_verbs)
+    else:
+        if options.count_split not in options.splits:
+            raise InputError(f"{root}: count_split {options.count_split!r} is not one of {list(options.splits)}")
+        counts = Counter(s.verb for s in segments if s.split == options.count_split)
+        kept = top_k(counts, options.top_k_verbs)
+    label_id = {verb: i for i, verb in enumerate(kept)}
+    report.info["classes"] = kept
+
+    by_video: dict[tuple[str, str], list[_Segment]] = {}
+    for seg in segments:
+        if seg.verb not in label_id:
+            report.filtered("verb_not_kept")
+            continue
+        by_video.setdefault((seg.split, seg.video_id), []).append(seg)
+
+    records, no_domain, no_collection = [], set(), set()
+    for (split, vid), segs in by_video.items():
+        first = segs[0]
+        entry = participants.get(first.participant, {})
+        domain = entry.get("counter_colour") or options.default_domain
+        collection = collection_of(vid)
+        if domain is None:
+            no_domain.add(vid)
+        if collection is None:
+            no_collection.add(vid)
+        duration, fps = info[vid]
+        segs = sorted(segs, key=lambda s: (s.start, s.end, s.narration_id))
+        moments = [Moment(moment_id=s.narration_id, start=s.start, end=s.end, label=s.verb,
+                          label_id=label_id[s.verb]) for s in segs]
+        records.append(VideoRecord(
+            video_id=vid, dataset=dataset, split=split, duration=duration, fps=fps, domain=domain,
+            participant=first.participant,
+            video_path=video_path(root, options.video_pattern, video_id=vid, participant=first.participant),
+            moments=moments,
+            extra={"collection": collection, **{k: v for k, v in entry.items() if k != "counter_colour"}},
+        ))
+    seen = {(s.split, s.video_id) for s in segments}
+    report.info["videos_all_moments_filtered"] = len(seen - set(by_video))
+    report.info["videos_without_domain"] = len(no_domain)
+    report.info["videos_without_collection"] = len(no_collection)
+    return records, report

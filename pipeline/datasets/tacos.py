@@ -1,0 +1,51 @@
+"""TACoS (2D-TAN moment-retrieval split) JSON → canonical caption-VMR records, frames → seconds.
+
+Format: ``{"s13-d21.avi": {"timestamps": [[start_frame, end_frame], ...], "sentences": [...], "fps": 29.4,
+"num_frames": n}}`` per split file (``train.json``, ``val.json``, ``test.json``). Every time is divided by the
+file's own ``fps``; the duration is ``num_frames / fps``, so windows past ``num_frames`` are ``past_duration``.
+Video ids drop the ``.avi`` suffix of the keys (``strip_suffix``); the same window often appears with several
+sentences, each its own query.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.datasets.badrows import BadRowReport
+from pipeline.datasets.common import caption_records, parse_seconds
+from pipeline.datasets.schema import VideoRecord
+from pipeline.io import InputError, read_json
+
+
+@dataclass(frozen=True)
+class Options:
+    """``datasets.sources.<name>.options`` of a ``tacos`` source."""
+
+    splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "train.json", "val": "val.json", "test": "test.json"}
+    )
+    strip_suffix: str = ".avi"  # removed from the JSON keys to form video ids
+    video_pattern: str | None = None  # e.g. "videos/{video_id}.avi"
+
+
+def frame_timing(entry: dict) -> tuple[float, float, float]:
+    """(duration s, frames per second, fps) of a TACoS entry; ValueError when fps/num_frames are unusable."""
+    fps = parse_seconds(entry["fps"])
+    if fps <= 0:
+        raise ValueError(f"fps {fps} <= 0")
+    return parse_seconds(entry["num_frames"]) / fps, fps, fps
+
+
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "tacos"
+         ) -> tuple[list[VideoRecord], BadRowReport]:
+    """Read the configured TACoS split files."""
+    root = Path(root)
+    report = BadRowReport(policy, root)
+    records = []
+    for split, fname in options.splits.items():
+        data = read_json(root / fname)
+        if not isinstance(data, dict):
+            raise InputError(f"{root / fname}: expected a JSON object of videos")
+        records.extend(caption_records(root, fname, split, data, report, dataset, options.video_pattern,
+                                       frame_timing, strip_suffix=options.strip_suffix))
+    return records, report

@@ -1,0 +1,128 @@
+"""Stage ``sdst_evaluate@<dataset>-<variant>``: NMS on the raw predictions + QVHighlights MR/HD metrics.
+
+Reads ``sdst.eval`` (NMS kind, σ, threshold, windows kept) and ``sdst.dataset_specs.<dataset>`` (evaluation
+split, clip length); the checkpoint only for its header (variant facts: levels, layers, parameter count).
+Writes a small metrics JSON (``cache: false``) with the brief QVHighlights numbers (MR R1@0.5/0.7, mAP@0.5/
+0.75/avg; HD mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets,
+and the facts the report needs (label, K, layers, trainable params).
+
+Ground truth comes from the canonical records of the evaluation split (QVHighlights-style rows: windows,
+``duration``, saliency clip ids and annotator scores); queries without windows are left out of MR.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import ConfigError, SDSTEvalConfig, load_block
+from pipeline.datasets.schema import iter_queries, read_records
+from pipeline.io import InputError, read_jsonl, write_json
+
+
+def ground_truth_rows(canonical: Path, split: str, clip_len: float) -> tuple[list[dict], bool]:
+    """QVHighlights-format GT rows of ``split`` and whether every query has saliency annotations."""
+    rows, all_sal = [], True
+    for q in iter_queries(read_records(canonical, split=split)):
+        row: dict[str, Any] = {"qid": q.qid, "vid": q.vid, "query": q.text, "duration": q.duration,
+                               "relevant_windows": [[float(s), float(e)] for s, e in q.windows]}
+        if q.saliency is not None and q.saliency.clip_ids:
+            n_clips = int(q.duration / clip_len)
+            keep = [i for i, c in enumerate(q.saliency.clip_ids) if c < n_clips]
+            row["relevant_clip_ids"] = [q.saliency.clip_ids[i] for i in keep]
+            row["saliency_scores"] = [q.saliency.scores[i] for i in keep]
+        else:
+            all_sal = False
+        rows.append(row)
+    return rows, all_sal
+
+
+def postprocess(rows: list[dict], cfg: SDSTEvalConfig) -> list[dict]:
+    """Apply (Soft-)NMS to every row's windows and keep the best ``cfg.max_windows``."""
+    from models.common import nms_1d, soft_nms_gaussian
+
+    out = []
+    for row in rows:
+        w = np.asarray(row["pred_relevant_windows"], dtype=np.float64).reshape(-1, 3)
+        spans, scores = w[:, :2], w[:, 2]
+        if cfg.nms == "soft":
+            keep, new_scores = soft_nms_gaussian(spans, scores, cfg.soft_nms_sigma, cfg.min_score, cfg.max_windows)
+        elif cfg.nms == "hard":
+            keep = nms_1d(spans, scores, cfg.nms_threshold, cfg.max_windows)
+            new_scores = scores[keep]
+        else:
+            keep = np.argsort(-scores, kind="stable")[: cfg.max_windows]
+            new_scores = scores[keep]
+        windows = [[float(spans[i, 0]), float(spans[i, 1]), float(s)] for i, s in zip(keep, new_scores)]
+        out.append({**row, "pred_relevant_windows": windows})
+    return out
+
+
+def evaluate(predictions: list[dict], gt_rows: list[dict], with_saliency: bool, cfg: SDSTEvalConfig) -> dict:
+    """Brief metrics dict (percentages) of NMS'd predictions against ``gt_rows``."""
+    from pipeline.metrics.qvhighlights import qvhighlights_eval
+
+    with_windows = {r["qid"] for r in gt_rows if r["relevant_windows"]}
+    preds = [r for r in postprocess(predictions, cfg) if r["qid"] in with_windows]
+    gt = [r for r in gt_rows if r["qid"] in with_windows]
+    if not with_saliency:
+        preds = [{k: v for k, v in r.items() if k != "pred_saliency_scores"} for r in preds]
+    res = qvhighlights_eval(preds, gt)
+    brief = res["brief"]
+    out = {"MR-R1@0.3": res["full"]["MR-R1"]["0.3"], "MR-R1@0.5": brief["MR-full-R1@0.5"],
+           "MR-R1@0.7": brief["MR-full-R1@0.7"], "MR-mAP@0.5": brief["MR-full-mAP@0.5"],
+           "MR-mAP@0.75": brief["MR-full-mAP@0.75"], "MR-mAP": brief["MR-full-mAP"]}
+    if with_saliency:
+        out["HD-mAP"] = brief["HL-min-VeryGood-mAP"]
+        out["HD-HIT@1"] = brief["HL-min-VeryGood-Hit1"]
+    out["num_queries"] = len(gt)
+    return out
+
+
+def checkpoint_facts(checkpoint: Path) -> dict:
+    """Variant facts from a checkpoint header: levels, layer ids, trainable params."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    cfg = ckpt["model_config"]
+    return {"levels": len(cfg["video_layers"]), "video_layers": cfg["video_layers"],
+            "text_layers": cfg["text_layers"], "attention": cfg["model"]["attention"],
+            "shared": cfg["model"]["shared"],
+            "trainable_params": int(sum(v.numel() for v in ckpt["state_dict"].values() if v.is_floating_point())),
+            "seed": ckpt.get("runtime", {}).get("seed")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--variant", required=True)
+    parser.add_argument("--predictions", required=True, type=Path)
+    parser.add_argument("--canonical", required=True, type=Path)
+    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        params = load_block("sdst", args.params)
+        if args.dataset not in params.dataset_specs or args.variant not in params.variant_specs:
+            raise ConfigError(f"sdst: unknown dataset {args.dataset!r} or variant {args.variant!r}")
+        spec = params.dataset_specs[args.dataset]
+        gt, with_sal = ground_truth_rows(args.canonical, spec.eval_split, spec.clip_len)
+        metrics = evaluate(read_jsonl(args.predictions), gt, with_sal, params.eval)
+    except (ConfigError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = {"dataset": args.dataset, "variant": args.variant, "label": params.variant_specs[args.variant].label,
+              "last_layer_only": params.variant_specs[args.variant].last_layer_only,
+              "model_overrides": params.variant_specs[args.variant].model,
+              **checkpoint_facts(args.checkpoint), "metrics": metrics}
+    write_json(args.out, result)
+    print(f"[sdst_evaluate] {args.dataset}/{args.variant}: {metrics}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

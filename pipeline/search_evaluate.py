@@ -1,0 +1,226 @@
+"""Stage ``search_evaluate@<benchmark>-<variant>``: search-VMR metrics and active-query statistics.
+
+Protocol (thesis §3.4.1): for each search level, the eval-split search queries and the caption queries of the
+same moments are partitioned into ``single`` and ``multi`` by the level's ``splits.json``. Before any number
+is computed the partition is checked moment by moment: the caption ``single`` part holds exactly the moments of
+the search ``single`` part (likewise ``multi``), every moment once, and search ``single`` queries have one
+moment while ``multi`` queries have more. A violation is an error naming the file and the query.
+
+Metrics (``pipeline.metrics``): R_m, mAP_m and standard mAP at the benchmark's IoU thresholds, for
+``caption``/``search`` × ``all``/``single``/``multi``, plus ``original`` (all caption queries of the eval split);
+and the active-decoder-query statistics (``#active``, ``%match P``, ``%match GT``, thesis §3.4.2 / Tab 3.5)
+from the raw per-slot predictions, with the mean #active per moment count (Fig. 3.7).
+
+Writes ``--out`` (metrics JSON, numeric leaves only, keys like ``S2.search.multi.R_m@0.3``) and ``--plots``
+(JSON rows for the active-queries-vs-moments plot).
+
+Usage::
+
+    python -m pipeline.search_evaluate --benchmark synth_captions --variant base \
+        --predictions data/search_vmr/synth_captions-base/predictions \
+        --out reports/metrics/search_vmr/synth_captions-base.json \
+        --plots reports/plots/search_vmr/synth_captions-base.json
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from pipeline.config import SearchVMRConfig, load_block
+from pipeline.datasets.schema import VideoRecord, read_records
+from pipeline.io import InputError, read_json, read_jsonl, write_json
+
+QUERYSETS = ("caption", "search")
+PARTS = ("single", "multi")
+
+
+@dataclass(frozen=True)
+class GTQuery:
+    """One ground-truth query: its windows (seconds) and the ids of the moments they are."""
+
+    qid: str
+    vid: str
+    windows: list[tuple[float, float]]
+    moment_ids: list[str]
+
+
+def gt_queries(records: Sequence[VideoRecord], split: str) -> dict[str, GTQuery]:
+    """Ground-truth queries of one split, keyed by qid (moments grouped by ``query_id``)."""
+    out: dict[str, GTQuery] = {}
+    for rec in records:
+        if rec.split != split:
+            continue
+        for m in rec.moments:
+            if m.query_id is None:
+                continue
+            q = out.setdefault(m.query_id, GTQuery(m.query_id, rec.video_id, [], []))
+            if q.vid != rec.video_id:
+                raise InputError(f"query {m.query_id}: moments in two videos ({q.vid}, {rec.video_id})")
+            q.windows.append((float(m.start), float(m.end)))
+            q.moment_ids.append(m.moment_id)
+    return out
+
+
+def level_protocol(search: Mapping[str, GTQuery], caption: Mapping[str, GTQuery], splits: Mapping, where: str) -> dict:
+    """``{queryset: {part: [GTQuery]}}`` for one level, after checking the partition is aligned.
+
+    ``splits`` is the level's ``splits.json``; its qids outside the eval split (e.g. training queries) are
+    ignored, but every eval-split query must be in exactly one part.
+    """
+    gts = {"caption": caption, "search": search}
+    result: dict[str, dict[str, list[GTQuery]]] = {}
+    for qs in QUERYSETS:
+        if qs not in splits or any(p not in splits[qs] for p in PARTS):
+            raise InputError(f"{where}: needs {qs}.single and {qs}.multi")
+        result[qs] = {}
+        seen: set[str] = set()
+        for part in PARTS:
+            ids = [q for q in splits[qs][part] if q in gts[qs]]
+            dup = seen.intersection(ids)
+            if dup:
+                raise InputError(f"{where}: {qs} query {sorted(dup)[0]} is in both single and multi")
+            seen.update(ids)
+            result[qs][part] = [gts[qs][q] for q in ids]
+        missing = sorted(set(gts[qs]) - seen)
+        if missing:
+            raise InputError(f"{where}: {qs} query {missing[0]} (and {len(missing) - 1} more) in no part")
+    for part in PARTS:
+        for q in result["search"][part]:
+            if (len(q.moment_ids) > 1) != (part == "multi"):
+                raise InputError(f"{where}: search query {q.qid} has {len(q.moment_ids)} moment(s) but is in {part!r}")
+        moments = {}
+        for qs in QUERYSETS:
+            ids = [m for q in result[qs][part] for m in q.moment_ids]
+            if len(ids) != len(set(ids)):
+                raise InputError(f"{where}: a moment appears twice among the {qs} {part} queries")
+            moments[qs] = set(ids)
+        if moments["caption"] != moments["search"]:
+            diff = sorted(moments["caption"] ^ moments["search"])
+            raise InputError(f"{where}: caption and search {part} parts differ on moment {diff[0]} "
+                             f"({len(diff)} moment(s) in one part only)")
+    return result
+
+
+def read_predictions(path: Path, qids: Sequence[str]) -> dict[str, dict]:
+    """Prediction rows keyed by qid; every qid in ``qids`` must have one."""
+    rows = {str(r["qid"]): r for r in read_jsonl(path)}
+    missing = [q for q in qids if q not in rows]
+    if missing:
+        raise InputError(f"{path}: no prediction for query {missing[0]} ({len(missing)} missing)")
+    return rows
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _gt_rows(queries: Sequence[GTQuery]) -> list[dict]:
+    return [{"qid": q.qid, "relevant_windows": [list(w) for w in q.windows]} for q in queries]
+
+
+def score_queries(queries: Sequence[GTQuery], preds: Mapping[str, dict], ious: Sequence[float],
+                  active_threshold: float, splits: Mapping[str, Sequence[str]] | None = None,
+                  max_windows: int = 10) -> dict:
+    """``pipeline.metrics.search_eval`` blocks (``all`` + each split) for ``queries``.
+
+    Ranking metrics use the NMS-filtered ``pred_relevant_windows``; the ``active`` statistics use the raw
+    per-slot ``pred_query_windows`` (one window per decoder query, before NMS), as thesis §3.4.2 counts
+    decoder queries, not surviving windows.
+    """
+    from pipeline.metrics import search_eval
+
+    gt = _gt_rows(queries)
+    ranked = [{"qid": q.qid, "pred_relevant_windows": preds[q.qid]["pred_relevant_windows"]} for q in queries]
+    raw = [{"qid": q.qid, "pred_relevant_windows": preds[q.qid]["pred_query_windows"]} for q in queries]
+    res = search_eval(gt, ranked, ious, splits=splits, max_windows=max_windows)
+    act = search_eval(gt, raw, ious[:1], splits=splits, active_threshold=active_threshold, max_windows=None)
+    for name, block in res.items():
+        block["active"] = act[name]["active"]
+    return res
+
+
+def active_by_moments(queries: Sequence[GTQuery], preds: Mapping[str, dict], threshold: float) -> list[dict]:
+    """Fig. 3.7 rows: mean/std #active decoder queries of the queries with n moments, for each n."""
+    from pipeline.metrics import search_eval
+
+    groups: dict[int, list[str]] = {}
+    for q in queries:
+        groups.setdefault(len(q.windows), []).append(q.qid)
+    raw = [{"qid": q.qid, "pred_relevant_windows": preds[q.qid]["pred_query_windows"]} for q in queries]
+    res = search_eval(_gt_rows(queries), raw, [0.1], splits={f"m{n}": ids for n, ids in groups.items()},
+                      active_threshold=threshold, max_windows=None)
+    return [{"moments": n, "queries": len(groups[n]), "active_mean": res[f"m{n}"]["active"]["active_mean"],
+             "active_std": res[f"m{n}"]["active"]["active_std"]} for n in sorted(groups)]
+
+
+def evaluate(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_dir: Path, benchmarks_dir: Path,
+             pred_dir: Path) -> tuple[dict, list]:
+    """Metrics dict and Fig. 3.7 plot rows of one (benchmark, variant); see the module docstring.
+
+    Reads ``<canonical_dir>/<benchmark>.jsonl``, ``<benchmarks_dir>/<benchmark>/<level>/`` and the predict
+    stage's ``pred_dir`` (``caption.jsonl``, ``<level>.jsonl``, ``meta.json``)."""
+    if benchmark not in cfg.benchmark_specs:
+        raise InputError(f"search_vmr.benchmark_specs: no benchmark {benchmark!r}")
+    bench = cfg.benchmark_specs[benchmark]
+    ious = list(bench.iou_thresholds)
+    meta = read_json(pred_dir / "meta.json")
+    oracle = bool(meta["oracle"])
+    thr, mw = cfg.active_threshold, int(meta["max_windows"])
+    metrics: dict = {"config": {**meta, "variant": variant}}
+    plots: list[dict] = []
+    caption_preds: dict[str, dict] = {}
+    if not oracle:
+        path = canonical_dir / f"{benchmark}.jsonl"
+        original = list(gt_queries(read_records(path), bench.eval_split).values())
+        caption_preds = read_predictions(pred_dir / "caption.jsonl", [q.qid for q in original])
+        metrics["original"] = score_queries(original, caption_preds, ious, thr, max_windows=mw)["all"]
+    for level in bench.levels:
+        ldir = benchmarks_dir / benchmark / level
+        search = gt_queries(read_records(ldir / "search.jsonl"), bench.eval_split)
+        caption = gt_queries(read_records(ldir / "caption.jsonl"), bench.eval_split)
+        proto = level_protocol(search, caption, read_json(ldir / "splits.json"), str(ldir / "splits.json"))
+        metrics[level] = {}
+        for qs in QUERYSETS:
+            if qs == "caption" and oracle:
+                continue  # the oracle is trained on this level's search queries: no caption evaluation
+            queries = [q for part in PARTS for q in proto[qs][part]]
+            qids = [q.qid for q in queries]
+            if qs == "caption":
+                missing = [q for q in qids if q not in caption_preds]
+                if missing:
+                    raise InputError(f"{ldir / 'caption.jsonl'}: caption query {missing[0]} is not in the "
+                                     f"{bench.eval_split} split of {canonical_dir / (benchmark + '.jsonl')}")
+                preds = caption_preds
+            else:
+                preds = read_predictions(pred_dir / f"{level}.jsonl", qids)
+            splits = {part: [q.qid for q in proto[qs][part]] for part in PARTS}
+            metrics[level][qs] = score_queries(queries, preds, ious, thr, splits, max_windows=mw)
+            if qs == "search":
+                plots += [{"variant": variant, "level": level, **row} for row in active_by_moments(queries, preds, thr)]
+    return metrics, plots
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmark", required=True)
+    parser.add_argument("--variant", required=True)
+    parser.add_argument("--predictions", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--plots", required=True, type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--canonical-dir", default="data/canonical", type=Path)
+    parser.add_argument("--benchmarks-dir", default="data/benchmarks", type=Path)
+    args = parser.parse_args(argv)
+    cfg = load_block("search_vmr", args.params)
+    metrics, plots = evaluate(cfg, args.benchmark, args.variant, args.canonical_dir, args.benchmarks_dir,
+                              args.predictions)
+    write_json(args.out, metrics)
+    write_json(args.plots, plots)
+    print(f"[search_evaluate] wrote {args.out} and {args.plots}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

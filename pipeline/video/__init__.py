@@ -1,0 +1,1 @@
+"""PyAV decoding, frame sampling and the feature container format."""

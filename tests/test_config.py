@@ -1,0 +1,90 @@
+"""The strict params loader: every shipped block loads; bad keys and types are named in the error."""
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+import yaml
+
+from pipeline.config import BLOCKS, ConfigError, build, load_block, load_params
+from pipeline.profile import apply_profile, deep_merge
+
+from conftest import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class Inner:
+    lr: float
+    steps: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str
+    mode: Literal["a", "b"]
+    k: int
+    inner: Inner
+    per: dict[str, Inner]
+    maybe: int | None = None
+
+
+GOOD = {"name": "x", "mode": "a", "k": 3, "inner": {"lr": 1, "steps": [1, 2]}, "per": {"p": {"lr": 0.5}}}
+
+
+def test_every_block_of_the_shipped_params_loads():
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert set(params) == set(BLOCKS), "params.yaml blocks and config dataclasses must match one to one"
+    for name in params:
+        cfg = load_block(name, params=params)
+        assert type(cfg) is BLOCKS[name]
+
+
+def test_every_block_of_the_smoke_profile_loads(tmp_path):
+    merged = apply_profile(REPO_ROOT / "params.yaml", REPO_ROOT / "profiles/smoke.yaml", tmp_path / "p.yaml")
+    for name in merged:
+        load_block(name, params=merged)
+    assert yaml.safe_load((tmp_path / "p.yaml").read_text()) == merged
+
+
+def test_build_converts_nested_values():
+    cfg = build(Outer, GOOD, "blk")
+    assert cfg.inner.lr == 1.0 and isinstance(cfg.inner.lr, float)
+    assert cfg.per["p"].steps == [] and cfg.maybe is None
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        ({"extra": 1}, "blk.extra"),
+        ({"k": "four"}, "blk.k: expected int, got str"),
+        ({"k": True}, "blk.k: expected int, got bool"),
+        ({"mode": "c"}, "blk.mode: expected one of"),
+        ({"inner": {"lr": 1, "typo": 2}}, "blk.inner.typo"),
+        ({"per": {"p": {"lr": "fast"}}}, "blk.per.p.lr: expected float"),
+        ({"inner": {"lr": 1, "steps": [1, "x"]}}, "blk.inner.steps[1]: expected int"),
+    ],
+)
+def test_bad_values_name_the_key(patch, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build(Outer, {**GOOD, **patch}, "blk")
+
+
+def test_missing_key_is_named():
+    data = dict(GOOD)
+    del data["k"]
+    with pytest.raises(ConfigError, match=r"blk\.k: missing key"):
+        build(Outer, data, "blk")
+
+
+def test_load_block_names_the_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("runtime: {device: cpu, seed: 0, workers: 0, precision: fp64, threads: 1}\n")
+    with pytest.raises(ConfigError, match=r"params.yaml: runtime.precision"):
+        load_block("runtime", path=path)
+    with pytest.raises(ConfigError, match="missing block 'sdst'|unknown params block"):
+        load_block("sdst", path=path)
+
+
+def test_profile_rejects_unknown_override_keys():
+    with pytest.raises(ConfigError, match=r"runtime\.nope"):
+        deep_merge({"runtime": {"seed": 0}}, {"runtime": {"nope": 1}})
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}}
