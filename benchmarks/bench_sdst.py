@@ -72,10 +72,11 @@ def seeds(args) -> None:
             rt = dataclasses.replace(runtime, seed=seed, device=args.device or runtime.device)
             t0 = time.perf_counter()
             final_loss = None
-            if not (out / "model.pt").exists():
-                fit = sdst_train.train(params, rt, args.dataset, variant, canonical, video, text, out)
-                final_loss = fit.history[-1]["train/loss"]
-            rows = sdst_predict.predict(out / "model.pt", canonical, video, text, spec.eval_split, spec.clip_len,
+            ckpt = sdst_train.seed_dir(out, seed) / "model.pt"
+            if not ckpt.exists():
+                fit = sdst_train.train(params, rt, args.dataset, variant, canonical, video, text, out, seeds=[seed])
+                final_loss = fit[seed].history[-1]["train/loss"]
+            rows = sdst_predict.predict(ckpt, canonical, video, text, spec.eval_split, spec.clip_len,
                                         spec.min_len, params.predict_batch_size, rt.device)
             gt, with_sal = sdst_evaluate.ground_truth_rows(canonical, spec.eval_split, spec.clip_len)
             m = sdst_evaluate.evaluate(rows, gt, with_sal, params.eval)

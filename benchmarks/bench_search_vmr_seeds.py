@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             out = args.work / f"{variant}-s{seed}"
             t0 = time.perf_counter()
             run_rt = dataclasses.replace(runtime, seed=seed)
-            search_train.run(cfg, run_rt, args.benchmark, variant, paths, out, progress=False)
-            search_predict.run(cfg, run_rt, args.benchmark, variant, paths, out / "model", out / "predictions")
-            metrics, _ = search_evaluate.evaluate(cfg, args.benchmark, variant, data / "canonical",
+            run_cfg = dataclasses.replace(cfg, seeds=[seed])  # one seed per run here; the stages loop cfg.seeds
+            search_train.run(run_cfg, run_rt, args.benchmark, variant, paths, out, progress=False)
+            search_predict.run(run_cfg, run_rt, args.benchmark, variant, paths, out / "model", out / "predictions")
+            metrics, _ = search_evaluate.evaluate(run_cfg, args.benchmark, variant, data / "canonical",
                                                   data / "benchmarks", out / "predictions")
             (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
             results[(variant, seed)] = metrics

@@ -37,6 +37,7 @@ class SDSTModelConfig:
     w_iou: float = 1.0
     w_cls: float = 1.0
     w_act: float = 1.0
+    act_loss: Literal["bce", "l1"] = "bce"  # actionness regression of the max IoU (see models.sdst docstring)
     w_sal: float = 0.1
     w_align_video: float = 0.1
     w_align_layer: float = 0.1

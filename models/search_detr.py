@@ -35,6 +35,14 @@ confidence stops ranking its predictions. With anchors each slot owns a region, 
 neighbour for that step, and -SA+QD behaves as the thesis reports (more active queries, better multi-moment
 R_m / mAP_m).
 
+Convergence (measured on oracle features, issue 11): with anchors a slot's span is its anchor plus a delta, and
+its decoder output carries no information about its own anchor (the anchor enters only as the positional part
+of the attention queries), so the delta and the slot's foreground score can only be learned once the
+cross-attention has become position-selective. Until then (~250-300 AdamW steps at lr 1e-3 on the feature
+worlds) every slot predicts its anchor and p_fg ≈ 0.53 for all slots, the constant that minimises the
+class-weighted CE (label loss 0.131). Budgets below that plateau (the default 40 epochs of ~6-8 batches)
+therefore do not localise even from perfect features; see ``tests/test_search_oracle.py``.
+
 ``config`` is a :class:`pipeline.config.SearchDETRConfig` (input dims included), so ``SearchDETR(config)``
 rebuilds the architecture from a checkpoint alone (``pipeline.train.load_model``); this module does not
 import ``pipeline``.

@@ -258,10 +258,12 @@ class SearchVMRInference:
 
 @dataclasses.dataclass(frozen=True)
 class SearchVMRConfig:
-    """``search_vmr``: search-query VMR (thesis Ch. 3). ``benchmarks`` × ``variants`` is the DVC matrix."""
+    """``search_vmr``: search-query VMR (thesis Ch. 3). ``benchmarks`` × ``variants`` is the DVC matrix; every
+    run trains, predicts and evaluates one model per entry of ``seeds`` (metrics: mean, ``*_std``, per seed)."""
 
     benchmarks: list[str]
     variants: list[str]
+    seeds: list[int]
     benchmark_specs: dict[str, SearchVMRBenchmark]
     variant_specs: dict[str, SearchVMRVariant]
     data: SearchVMRData
@@ -616,6 +618,7 @@ class SDSTParams:
 
     datasets: list[str]
     variants: list[str]
+    seeds: list[int]  # one model per seed in every sdst_train stage (metrics: mean ± std over them)
     K: int
     layers: list[int]
     order: Literal["shallow_to_deep", "deep_to_shallow"]
@@ -627,6 +630,10 @@ class SDSTParams:
     eval: SDSTEvalConfig
     efficiency: SDSTEfficiencyConfig
     predict_batch_size: int = 32
+
+    def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"sdst.seeds: expected a non-empty list of distinct seeds, got {self.seeds}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -756,6 +763,84 @@ class DecodeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProbesConfig:
+    """``features.probes``: linear probes of the extracted features (``pipeline/probe_features.py``). Probes
+    are fitted on ``train_split`` videos and scored on ``eval_split`` videos; both arms (the extracted
+    features and the same backbone at random init) use the same ``max_videos`` videos per split (evenly
+    spaced over the sorted ids; 0 = all). ``C``: inverse L2 strength of the logistic regressions;
+    ``ridge_alpha``: L2 strength of the text → video ridge map (retrieval)."""
+
+    max_videos: int = 8
+    C: float = 1.0
+    ridge_alpha: float = 1.0
+    max_iter: int = 500
+    train_split: str = "train"
+    eval_split: str = "val"
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainSpec:
+    """``features.pretrain.<backbone>``: corpus size and optimisation of one backbone's pretraining.
+
+    ``worlds`` are the ``synth`` sets whose settings the corpus videos follow (the sets the backbone is used on).
+    Each step draws ``batch_size`` clips from a bank of ``videos`` × ``clips_per_video`` rendered clips,
+    ``idle_fraction`` of them idle and the event clips verb-balanced. ``dropout`` is the pytorchvideo head
+    dropout (SlowFast/I3D); ``proj_dim``/``temp`` the contrastive embedding width and initial temperature
+    (InternVideo2)."""
+
+    worlds: list[Literal["tal", "captions", "qvh"]]
+    videos: int
+    heldout_videos: int
+    clips_per_video: int
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    idle_fraction: float
+    checkpoint_every: int
+    warmup_steps: int = 0
+    log_every: int = 10
+    dropout: float = 0.0
+    proj_dim: int = 128
+    temp: float = 0.07
+
+    def __post_init__(self):
+        checks = {"worlds": bool(self.worlds), "videos": self.videos >= 1, "heldout_videos": self.heldout_videos >= 1,
+                  "clips_per_video": self.clips_per_video >= 1, "steps": self.steps >= 1,
+                  "batch_size": self.batch_size >= 2, "lr": self.lr > 0, "weight_decay": self.weight_decay >= 0,
+                  "idle_fraction": 0 <= self.idle_fraction < 1, "checkpoint_every": self.checkpoint_every >= 1,
+                  "warmup_steps": 0 <= self.warmup_steps < self.steps, "log_every": self.log_every >= 1,
+                  "dropout": 0 <= self.dropout < 1, "proj_dim": self.proj_dim >= 1, "temp": 0 < self.temp < 1}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"features.pretrain.<backbone>: out of range: {', '.join(bad)} ({self})")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """``features.pretrain``: embedded backbone pretraining (``pipeline/pretrain.py``, DESIGN §4a).
+
+    ``backbones`` lists the video backbones the pipeline pretrains (one DVC stage each; real mode: ``[]`` and
+    real checkpoint paths). The corpus seed is ``runtime.seed + seed_offset``."""
+
+    backbones: list[str]
+    seed_offset: int
+    slowfast: PretrainSpec | None = None
+    i3d: PretrainSpec | None = None
+    internvideo2: PretrainSpec | None = None
+
+    def __post_init__(self):
+        for name in self.backbones:
+            if name not in ("slowfast", "i3d", "internvideo2"):
+                raise ConfigError(f"features.pretrain.backbones: cannot pretrain {name!r} "
+                                  f"(slowfast | i3d | internvideo2)")
+            if getattr(self, name) is None:
+                raise ConfigError(f"features.pretrain.{name}: missing (listed in features.pretrain.backbones)")
+        if self.seed_offset < 0:
+            raise ConfigError(f"features.pretrain.seed_offset: must be >= 0, got {self.seed_offset}")
+
+
+@dataclasses.dataclass(frozen=True)
 class FeaturesConfig:
     """``features``: video feature extraction (sharded, resumable) and query text features."""
 
@@ -771,6 +856,9 @@ class FeaturesConfig:
     text: TextFeatures
     caption_sets: list[str]  # canonical datasets whose caption queries get text features (text/<dataset>);
     # search benchmarks get theirs for every querygen.datasets × querygen.levels (text/<dataset>_<level>)
+    pretrain: PretrainConfig = dataclasses.field(  # none by default: configs built in code stay random-init
+        default_factory=lambda: PretrainConfig(backbones=[], seed_offset=0))
+    probes: ProbesConfig = dataclasses.field(default_factory=ProbesConfig)  # probe_features stages only
 
     def __post_init__(self):
         if self.num_shards < 1 or list(self.shards) != list(range(self.num_shards)):
@@ -876,6 +964,51 @@ class QuerygenConfig:
     oracle: QuerygenOracle
 
 
+@dataclasses.dataclass(frozen=True)
+class ClaimsSada:
+    """``claims.sada``: SADA (``method``) > ``baseline`` on target Avg mAP in every scenario; ``beside`` variants
+    (DANN) are shown, not compared. Names are keys of ``sada.scenarios`` / ``sada.variants``."""
+
+    scenarios: list[str]
+    method: str = "sada"
+    baseline: str = "source_only"
+    beside: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimsSearch:
+    """``claims.search_vmr``: ``method`` > ``baseline`` on ``<level>.<queryset>.<part>.<metric>@<iou>`` of one
+    ``search_vmr`` benchmark, for every level and metric."""
+
+    benchmark: str
+    levels: list[str]
+    metrics: list[str]
+    iou: float
+    queryset: Literal["caption", "search"] = "search"
+    part: Literal["all", "single", "multi"] = "multi"
+    method: str = "no_sa_qd"
+    baseline: str = "base"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimsSdst:
+    """``claims.sdst``: ``method`` > ``baseline`` on every ``metrics`` key for every dataset."""
+
+    datasets: list[str]
+    metrics: list[str]
+    method: str = "sdst"
+    baseline: str = "wo_tuning"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimsConfig:
+    """``claims``: which runs the stage ``claims`` compares (``pipeline/claims.py``; its rule is there)."""
+
+    sada: ClaimsSada
+    search_vmr: ClaimsSearch
+    sdst: ClaimsSdst
+
+
 # @@BLOCK-DATACLASSES@@ (each block's dataclass goes above this line)
 
 
@@ -889,6 +1022,7 @@ BLOCKS: dict[str, type] = {
     "sdst": SDSTParams,
     "features": FeaturesConfig,
     "querygen": QuerygenConfig,
+    "claims": ClaimsConfig,
     # @@BLOCK-REGISTRY@@
 }
 

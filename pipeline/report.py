@@ -13,12 +13,14 @@ from pathlib import Path
 
 from pipeline.config import load_block
 from pipeline.io import write_text
-from pipeline.reporting import datasets, querygen, sada, sdst, search_vmr
+from pipeline.reporting import claims, datasets, probes, querygen, sada, sdst, search_vmr
 from pipeline.reporting.tables import flatten, fmt, load_metrics
 
 # Order of the sections in the report. Each renderer returns "" when its metrics are absent.
 SECTIONS = [
+    ("The thesis' three claims", claims.render),
     ("Datasets", datasets.render),
+    ("Are the features informative?", probes.render),
     ("Search-query generation (Ch. 3)", querygen.render),
     ("SADA: domain-adaptive action localization (Ch. 2)", sada.render),
     ("Search-query moment retrieval (Ch. 3)", search_vmr.render),

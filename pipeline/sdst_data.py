@@ -6,6 +6,8 @@
 * :func:`select_layers` turns ``sdst.K`` / ``sdst.layers`` / the variant into the backbone layer ids per level.
 * :class:`SDSTDataset` yields one item per query; :func:`collate` pads to the longest video / text in the batch
   (at least ``min_len`` rows) and returns the batch dict :class:`models.sdst.SDST` documents.
+* :func:`seed_dir` / :func:`seed_checkpoints` / :func:`prediction_path`: the per-seed file layout the three
+  stages share (``<models>/seed_<k>/model.pt``, ``<predictions>/seed_<k>.jsonl``).
 
 Targets: windows are normalised by the feature span ``T · time_step`` (the model works in [0, 1] of the rows
 it sees). Saliency per row: QVHighlights-style annotations (sum over annotators of the ``clip_len`` clip that
@@ -200,3 +202,25 @@ def collate(items: list[dict[str, Any]], min_len: int = 5) -> dict[str, Any]:
         sal[i, :n] = torch.from_numpy(it["saliency"])
     return {"video": video, "video_mask": vmask, "text": text, "text_mask": tmask, "saliency": sal,
             "windows": [torch.from_numpy(it["windows"]) for it in items], "meta": [it["meta"] for it in items]}
+
+
+# ----------------------------------------------------------------------------- per-seed file layout
+
+
+def seed_dir(out: str | Path, seed: int) -> Path:
+    """Where the model of one seed lives inside an ``sdst_train`` output directory."""
+    return Path(out) / f"seed_{seed}"
+
+
+def seed_checkpoints(models: Path, seeds: list[int]) -> dict[int, Path]:
+    """``{seed: <models>/seed_<seed>/model.pt}`` for ``seeds``; a missing one is an ``InputError``."""
+    out = {seed: seed_dir(models, seed) / "model.pt" for seed in seeds}
+    missing = [str(path) for path in out.values() if not path.exists()]
+    if missing:
+        raise InputError(f"{models}: no checkpoint for sdst.seeds {seeds}: missing {missing} (rerun sdst_train)")
+    return out
+
+
+def prediction_path(out: Path, seed: int) -> Path:
+    """Where one seed's predictions live inside a predict stage's output directory."""
+    return Path(out) / f"seed_{seed}.jsonl"

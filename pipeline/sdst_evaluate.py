@@ -1,10 +1,15 @@
 """Stage ``sdst_evaluate@<dataset>-<variant>``: NMS on the raw predictions + QVHighlights MR/HD metrics.
 
-Reads ``sdst.eval`` (NMS kind, σ, threshold, windows kept) and ``sdst.dataset_specs.<dataset>`` (evaluation
-split, clip length); the checkpoint only for its header (variant facts: levels, layers, parameter count).
-Writes a small metrics JSON (``cache: false``) with the brief QVHighlights numbers (MR R1@0.5/0.7, mAP@0.5/
-0.75/avg; HD mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets,
-and the facts the report needs (label, K, layers, trainable params).
+Reads ``sdst.eval`` (NMS kind, σ, threshold, windows kept), ``sdst.seeds`` and ``sdst.dataset_specs.<dataset>``
+(evaluation split, clip length); each seed's predictions ``<predictions>/seed_<k>.jsonl`` and, for its header
+only (variant facts: levels, layers, parameter count), its checkpoint ``<models>/seed_<k>/model.pt``. Writes a
+small metrics JSON (``cache: false``) with the brief QVHighlights numbers (MR R1@0.5/0.7, mAP@0.5/0.75/avg; HD
+mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets, and the facts the
+report needs (label, K, layers, trainable params):
+
+    {"dataset", "variant", "label", "last_layer_only", "model_overrides", "levels", "video_layers", ...,
+     "seeds": [0, 1, 2], "metrics": {<name>: mean over seeds}, "metrics_std": {<name>: population std},
+     "per_seed": {"0": {"metrics": {...}, "trainable_params": ...}, ...}}
 
 Ground truth comes from the canonical records of the evaluation split (QVHighlights-style rows: windows,
 ``duration``, saliency clip ids and annotator scores); queries without windows are left out of MR.
@@ -95,13 +100,28 @@ def checkpoint_facts(checkpoint: Path) -> dict:
             "seed": ckpt.get("runtime", {}).get("seed")}
 
 
+def aggregate_seeds(per_seed: dict[int, dict]) -> tuple[dict, dict]:
+    """Mean and population std over seeds of every metric (``num_queries``: the common count)."""
+    from pipeline.reporting.tables import mean_std
+
+    first = next(iter(per_seed.values()))
+    mean, std = {}, {}
+    for key in first:
+        values = [float(m[key]) for m in per_seed.values()]
+        if key == "num_queries":
+            mean[key] = int(first[key])
+            continue
+        mean[key], std[key] = mean_std(values)
+    return mean, std
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--variant", required=True)
-    parser.add_argument("--predictions", required=True, type=Path)
+    parser.add_argument("--predictions", required=True, type=Path, help="sdst_predict output dir (seed_<k>.jsonl)")
     parser.add_argument("--canonical", required=True, type=Path)
-    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--models", required=True, type=Path, help="sdst_train output dir (seed_<k>/model.pt)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
@@ -111,16 +131,31 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"sdst: unknown dataset {args.dataset!r} or variant {args.variant!r}")
         spec = params.dataset_specs[args.dataset]
         gt, with_sal = ground_truth_rows(args.canonical, spec.eval_split, spec.clip_len)
-        metrics = evaluate(read_jsonl(args.predictions), gt, with_sal, params.eval)
+        from pipeline.sdst_data import prediction_path, seed_checkpoints
+
+        checkpoints = seed_checkpoints(args.models, params.seeds)
+        per_seed, facts = {}, {}
+        for seed, ckpt in checkpoints.items():
+            pred = prediction_path(args.predictions, seed)
+            if not pred.exists():
+                raise InputError(f"{pred}: no predictions for seed {seed} (rerun sdst_predict)")
+            per_seed[seed] = evaluate(read_jsonl(pred), gt, with_sal, params.eval)
+            facts[seed] = checkpoint_facts(ckpt)
     except (ConfigError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = {"dataset": args.dataset, "variant": args.variant, "label": params.variant_specs[args.variant].label,
-              "last_layer_only": params.variant_specs[args.variant].last_layer_only,
-              "model_overrides": params.variant_specs[args.variant].model,
-              **checkpoint_facts(args.checkpoint), "metrics": metrics}
+    mean, std = aggregate_seeds(per_seed)
+    first = facts[params.seeds[0]]
+    spec_v = params.variant_specs[args.variant]
+    result = {"dataset": args.dataset, "variant": args.variant, "label": spec_v.label,
+              "last_layer_only": spec_v.last_layer_only, "model_overrides": spec_v.model,
+              **{k: v for k, v in first.items() if k != "seed"}, "seeds": list(params.seeds),
+              "metrics": mean, "metrics_std": std,
+              "per_seed": {str(s): {"metrics": m, "trainable_params": facts[s]["trainable_params"]}
+                           for s, m in per_seed.items()}}
     write_json(args.out, result)
-    print(f"[sdst_evaluate] {args.dataset}/{args.variant}: {metrics}")
+    brief = ", ".join(f"{k} {mean[k]:.2f} ± {std[k]:.2f}" for k in ("MR-R1@0.5", "MR-mAP", "HD-mAP") if k in mean)
+    print(f"[sdst_evaluate] {args.dataset}/{args.variant} over seeds {list(params.seeds)}: {brief}")
     return 0
 
 

@@ -1,13 +1,14 @@
-"""Stage ``sdst_predict@<dataset>-<variant>``: raw SDST predictions for the evaluation split.
+"""Stage ``sdst_predict@<dataset>-<variant>``: raw SDST predictions for the evaluation split, one file per seed.
 
-Rebuilds the model from its checkpoint alone (config + backbone layers per level), reads the
-``sdst.dataset_specs.<dataset>`` split / clip settings and ``sdst.predict_batch_size``, and writes one JSONL row per
-query in the moment_detr submission format: ``qid``, ``vid``, ``pred_relevant_windows`` (all M windows,
-``[start_s, end_s, score]``, score = √(p·actionness), descending) and ``pred_saliency_scores`` (one per
-``clip_len``-second clip). No NMS here: the evaluate stage applies it, so NMS settings don't retrain or repredict.
+Rebuilds each seed's model from its checkpoint alone (``<models>/seed_<k>/model.pt``: config + backbone layers
+per level) for every ``k`` in ``sdst.seeds``, reads the ``sdst.dataset_specs.<dataset>`` split / clip settings and
+``sdst.predict_batch_size``, and writes ``<out>/seed_<k>.jsonl``: one row per query in the moment_detr submission
+format: ``qid``, ``vid``, ``pred_relevant_windows`` (all M windows, ``[start_s, end_s, score]``, score =
+√(p·actionness), descending) and ``pred_saliency_scores`` (one per ``clip_len``-second clip). No NMS here: the
+evaluate stage applies it, so NMS settings don't retrain or repredict. The output directory appears atomically.
 
-    python -m pipeline.sdst_predict --dataset synth_qvh --checkpoint data/models/sdst/synth_qvh/sdst/model.pt \\
-        --canonical ... --video-features ... --text-features ... --out data/predictions/sdst/synth_qvh/sdst.jsonl
+    python -m pipeline.sdst_predict --dataset synth_qvh --models data/models/sdst/synth_qvh/sdst \
+        --canonical ... --video-features ... --text-features ... --out data/predictions/sdst/synth_qvh/sdst
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ import torch
 from tqdm import tqdm
 
 from pipeline.config import ConfigError, load_block
-from pipeline.io import InputError, write_jsonl
-from pipeline.sdst_data import LayerChoice, SDSTDataset, collate
+from pipeline.io import InputError, atomic_path, write_jsonl
+from pipeline.sdst_data import LayerChoice, SDSTDataset, collate, prediction_path, seed_checkpoints
 
 
 def predict(checkpoint: Path, canonical: Path, video_dir: Path, text_dir: Path, split: str, clip_len: float,
@@ -49,7 +50,7 @@ def predict(checkpoint: Path, canonical: Path, video_dir: Path, text_dir: Path, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--checkpoint", required=True, type=Path)
+    parser.add_argument("--models", required=True, type=Path, help="sdst_train output dir (holds seed_<k>/model.pt)")
     parser.add_argument("--canonical", required=True, type=Path)
     parser.add_argument("--video-features", required=True, type=Path)
     parser.add_argument("--text-features", required=True, type=Path)
@@ -64,13 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         spec = params.dataset_specs[args.dataset]
         if runtime.threads > 0:
             torch.set_num_threads(runtime.threads)
-        rows = predict(args.checkpoint, args.canonical, args.video_features, args.text_features, spec.eval_split,
-                       spec.clip_len, spec.min_len, params.predict_batch_size, runtime.device)
+        rows = {seed: predict(ckpt, args.canonical, args.video_features, args.text_features, spec.eval_split,
+                              spec.clip_len, spec.min_len, params.predict_batch_size, runtime.device)
+                for seed, ckpt in seed_checkpoints(args.models, params.seeds).items()}
     except (ConfigError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write_jsonl(args.out, rows)
-    print(f"[sdst_predict] {len(rows)} queries → {args.out}")
+    with atomic_path(args.out) as tmp:
+        for seed, seed_rows in rows.items():
+            write_jsonl(prediction_path(tmp, seed), seed_rows)
+    print(f"[sdst_predict] {len(rows)} seed(s) × {len(next(iter(rows.values())))} queries → {args.out}")
     return 0
 
 

@@ -1,13 +1,16 @@
 """Stage ``sdst_train@<dataset>-<variant>``: train one SDST side-tuner with the generic loop.
 
-Reads ``sdst.K``, ``sdst.layers``, ``sdst.order``, ``sdst.variant_specs.<variant>``,
-``sdst.dataset_specs.<dataset>``, ``sdst.model``, ``sdst.train`` and ``runtime``. Writes
-``<out>/model.pt`` (checkpoint carrying the full model config incl. the backbone layers per level),
-``<out>/last.pt`` (resume state) and ``<out>/live/`` (dvclive curves). Runs under ``torchrun`` unchanged.
+Reads ``sdst.seeds``, ``sdst.K``, ``sdst.layers``, ``sdst.order``, ``sdst.variant_specs.<variant>``,
+``sdst.dataset_specs.<dataset>``, ``sdst.model``, ``sdst.train`` and ``runtime`` (``runtime.seed`` is not
+used: every model's seed comes from ``sdst.seeds``). Trains one model per seed (weight init, data order and
+dropout all follow the seed) and writes, per seed ``k``, ``<out>/seed_<k>/model.pt`` (checkpoint carrying
+the full model config incl. the backbone layers per level), ``<out>/seed_<k>/last.pt`` (resume state: an
+interrupted run continues each seed where it stopped) and ``<out>/seed_<k>/live/`` (dvclive curves).
+Runs under ``torchrun`` unchanged.
 
     python -m pipeline.sdst_train --dataset synth_qvh --variant sdst --canonical data/canonical/synth_qvh.jsonl \\
         --video-features data/features/synth_qvh/internvideo2 --text-features data/features/text/synth_qvh \\
-        --out data/models/sdst/synth_qvh/sdst
+        --out data/models/sdst/synth_qvh/sdst        # → seed_<k>/{model.pt,last.pt,live/} per sdst.seeds
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import torch
 from models.sdst_config import SDSTConfig, SDSTModelConfig
 from pipeline.config import ConfigError, RuntimeConfig, SDSTParams, TrainConfig, build, load_block
 from pipeline.io import InputError
-from pipeline.sdst_data import SDSTDataset, collate, container_layers, select_layers
+from pipeline.sdst_data import SDSTDataset, collate, container_layers, seed_dir, select_layers
 
 
 def variant_model_config(params: SDSTParams, variant: str, dataset: str | None = None) -> SDSTModelConfig:
@@ -68,8 +71,9 @@ def build_model_config(params: SDSTParams, dataset: str, variant: str, video_pre
 
 
 def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str, canonical: Path,
-          video_dir: Path, text_dir: Path, out: Path, resume: bool = True):
-    """Train SDST for ``dataset`` × ``variant``; returns ``pipeline.train.FitResult``."""
+          video_dir: Path, text_dir: Path, out: Path, resume: bool = True, seeds: list[int] | None = None):
+    """Train SDST for ``dataset`` × ``variant`` once per seed (``seeds``, default ``sdst.seeds``) into
+    ``out/seed_<k>``; returns ``{seed: pipeline.train.FitResult}``."""
     from models.sdst import SDST
     from pipeline.train import fit
 
@@ -84,18 +88,26 @@ def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str
     config = dataclasses.replace(probe, video_dim=ds.video_dim, text_dim=ds.text_dim)
     if runtime.threads > 0:
         torch.set_num_threads(runtime.threads)
-    torch.manual_seed(runtime.seed)  # model initialisation
-    model = SDST(config)
+    stats = None
     if config.model.standardize_inputs:
         from pipeline.sdst_data import feature_stats
 
-        model.set_input_stats(*(torch.as_tensor(x) for x in feature_stats(ds)))
+        stats = [torch.as_tensor(x) for x in feature_stats(ds)]
     cfg = train_config(params, dataset)
-    print(f"[sdst_train] {dataset}/{variant}: {len(ds)} queries ({ds.skipped_without_windows} without windows "
-          f"skipped), levels video {config.video_layers} text {config.text_layers}, "
-          f"{sum(p.numel() for p in model.parameters() if p.requires_grad)} trainable params")
-    return fit(model, ds, functools.partial(collate, min_len=spec.min_len), cfg, out, device=runtime.device,
-               precision=runtime.precision, seed=runtime.seed, workers=runtime.workers, resume=resume)
+    seeds = list(params.seeds if seeds is None else seeds)
+    results = {}
+    for seed in seeds:
+        torch.manual_seed(seed)  # model initialisation follows the seed, not only the data order
+        model = SDST(config)
+        if stats is not None:
+            model.set_input_stats(*stats)
+        print(f"[sdst_train] {dataset}/{variant} seed {seed}: {len(ds)} queries ({ds.skipped_without_windows} "
+              f"without windows skipped), levels video {config.video_layers} text {config.text_layers}, "
+              f"{sum(p.numel() for p in model.parameters() if p.requires_grad)} trainable params")
+        results[seed] = fit(model, ds, functools.partial(collate, min_len=spec.min_len), cfg, seed_dir(out, seed),
+                            device=runtime.device, precision=runtime.precision, seed=seed, workers=runtime.workers,
+                            resume=resume)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-features", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--no-resume", action="store_true", help="ignore an existing last.pt")
+    parser.add_argument("--no-resume", action="store_true", help="ignore existing seed_<k>/last.pt files")
     args = parser.parse_args(argv)
     from pipeline.train import shutdown_distributed
 

@@ -11,8 +11,17 @@ Metrics (``pipeline.metrics``): R_m, mAP_m and standard mAP at the benchmark's I
 and the active-decoder-query statistics (``#active``, ``%match P``, ``%match GT``, thesis §3.4.2 / Tab 3.5)
 from the raw per-slot predictions, with the mean #active per moment count (Fig. 3.7).
 
-Writes ``--out`` (metrics JSON, numeric leaves only, keys like ``S2.search.multi.R_m@0.3``) and ``--plots``
-(JSON rows for the active-queries-vs-moments plot).
+Every seed's predictions (``<predictions>/seed_<k>/``, seeds listed in ``meta.json``) are scored alone; the
+metrics file keeps the single-run layout with every number replaced by its **mean over seeds**, and adds:
+
+* ``"seeds"``: the seeds, in order;
+* ``"<name>_std"`` beside every block of numbers ``"<name>"`` (``R_m``, ``mAP_m``, ``mAP``, ``R1``, ``active``):
+  the population std over seeds of each entry, same keys (e.g. ``S2.search.multi.R_m_std["0.3"]``,
+  ``S2.search.multi.active_std.active_mean``; note ``active.active_std`` stays the std over *queries*);
+* ``"per_seed"``: ``{"<seed>": <the full single-seed metrics>}``.
+
+Writes ``--out`` (metrics JSON) and ``--plots`` (JSON rows for the active-queries-vs-moments plot, mean over
+seeds with ``active_mean_std``).
 
 Usage::
 
@@ -28,6 +37,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
+
+import numpy as np
 
 from pipeline.config import SearchVMRConfig, load_block
 from pipeline.datasets.schema import VideoRecord, read_records
@@ -155,20 +166,81 @@ def active_by_moments(queries: Sequence[GTQuery], preds: Mapping[str, dict], thr
              "active_std": res[f"m{n}"]["active"]["active_std"]} for n in sorted(groups)]
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _mean(values: list) -> float | int:
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and len(set(values)) == 1:
+        return values[0]  # counts (num_queries, ...) are the same for every seed: keep them integers
+    return float(np.mean(values))
+
+
+def mean_over_seeds(trees: list[dict]) -> dict:
+    """Mean of same-shaped metrics trees; every dict of numbers ``k`` gets a sibling ``k_std`` (population std
+    over seeds, same keys). Non-numeric leaves are taken from the first tree."""
+    out: dict = {}
+    for key, first in trees[0].items():
+        values = [t[key] for t in trees]
+        if isinstance(first, dict):
+            if first and all(_is_number(v) for v in first.values()):
+                out[key] = {k: _mean([v[k] for v in values]) for k in first}
+                out[f"{key}_std"] = {k: float(np.std([v[k] for v in values])) for k in first}
+            else:
+                out[key] = mean_over_seeds(values)
+        elif _is_number(first):
+            out[key] = _mean(values)
+        else:
+            out[key] = first
+    return out
+
+
+def plots_over_seeds(per_seed: list[list[dict]]) -> list[dict]:
+    """Fig. 3.7 rows averaged over seeds per (variant, level, moments), with ``active_mean_std`` over seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for rows in per_seed:
+        for r in rows:
+            groups.setdefault((r["variant"], r["level"], r["moments"]), []).append(r)
+    out = []
+    for (variant, level, n), rows in groups.items():
+        vals = [r["active_mean"] for r in rows]
+        out.append({"variant": variant, "level": level, "moments": n, "queries": rows[0]["queries"],
+                    "active_mean": float(np.mean(vals)), "active_mean_std": float(np.std(vals)),
+                    "active_std": float(np.mean([r["active_std"] for r in rows])), "seeds": len(rows)})
+    return out
+
+
 def evaluate(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_dir: Path, benchmarks_dir: Path,
              pred_dir: Path) -> tuple[dict, list]:
-    """Metrics dict and Fig. 3.7 plot rows of one (benchmark, variant); see the module docstring.
+    """Metrics dict and Fig. 3.7 plot rows of one (benchmark, variant), over all seeds; see the module docstring.
 
     Reads ``<canonical_dir>/<benchmark>.jsonl``, ``<benchmarks_dir>/<benchmark>/<level>/`` and the predict
-    stage's ``pred_dir`` (``caption.jsonl``, ``<level>.jsonl``, ``meta.json``)."""
+    stage's ``pred_dir`` (``meta.json`` and ``seed_<k>/{caption,<level>}.jsonl``)."""
+    meta = read_json(pred_dir / "meta.json")
+    seeds = meta.get("seeds")
+    if not seeds:
+        raise InputError(f"{pred_dir / 'meta.json'}: lists no 'seeds' (written by an older search_predict: rerun it)")
+    per_seed, plots = {}, []
+    for seed in seeds:
+        per_seed[str(seed)], rows = evaluate_seed(cfg, benchmark, variant, canonical_dir, benchmarks_dir, meta,
+                                                  pred_dir / f"seed_{seed}")
+        plots.append(rows)
+    metrics = {"config": {**meta, "variant": variant}, "seeds": [int(s) for s in seeds],
+               **mean_over_seeds(list(per_seed.values())), "per_seed": per_seed}
+    return metrics, plots_over_seeds(plots)
+
+
+def evaluate_seed(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_dir: Path, benchmarks_dir: Path,
+                  meta: Mapping, pred_dir: Path) -> tuple[dict, list]:
+    """Metrics (without ``config``) and Fig. 3.7 rows of one seed's predictions (``pred_dir`` =
+    ``<predictions>/seed_<k>``; ``meta`` = the run's ``meta.json``)."""
     if benchmark not in cfg.benchmark_specs:
         raise InputError(f"search_vmr.benchmark_specs: no benchmark {benchmark!r}")
     bench = cfg.benchmark_specs[benchmark]
     ious = list(bench.iou_thresholds)
-    meta = read_json(pred_dir / "meta.json")
     oracle = bool(meta["oracle"])
     thr, mw = cfg.active_threshold, int(meta["max_windows"])
-    metrics: dict = {"config": {**meta, "variant": variant}}
+    metrics: dict = {}
     plots: list[dict] = []
     caption_preds: dict[str, dict] = {}
     if not oracle:

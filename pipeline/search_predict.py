@@ -3,15 +3,18 @@
 Writes moment_detr-format JSONL rows (``qid``, ``vid``, ``pred_relevant_windows`` after NMS,
 ``pred_saliency_scores``, and the raw per-slot ``pred_query_windows`` used by the active-query statistics):
 
-* ``<out>/caption.jsonl``: the caption queries of the eval split (``data/canonical/<dataset>.jsonl``), the
+* ``<out>/seed_<k>/caption.jsonl``: the caption queries of the eval split (``data/canonical/<dataset>.jsonl``), the
   "original" benchmark and the caption side of every level's single/multi partition (same qids);
-* ``<out>/<level>.jsonl``: the search queries of each level (``data/benchmarks/<dataset>/<level>/search.jsonl``);
+* ``<out>/seed_<k>/<level>.jsonl``: the search queries of each level (``data/benchmarks/<dataset>/<level>/search.jsonl``);
 * ``<out>/meta.json``: the variant's label and model settings (echoed into the metrics by the evaluate stage).
 
 NMS (``search_vmr.inference.nms_threshold``, true temporal IoU) and ``max_windows`` are applied here, to
 every variant, so changing them reruns prediction but not training.
 
 The oracle (``train_queries: search``) has one model per level and predicts only its own level.
+
+Every seed of ``search_vmr.seeds`` has its own models (``<models>/seed_<k>/``) and its own prediction files
+(``<out>/seed_<k>/<name>.jsonl``); ``meta.json`` (one per run) lists the seeds.
 
 Usage::
 
@@ -30,9 +33,9 @@ from tqdm import tqdm
 
 from pipeline.config import RuntimeConfig, SearchVMRConfig, load_block
 from pipeline.datasets.schema import read_records
-from pipeline.io import atomic_path, write_json, write_jsonl
+from pipeline.io import InputError, atomic_path, write_json, write_jsonl
 from pipeline.search_data import SearchVMRDataset, batches, num_batches, queries_of
-from pipeline.search_train import SearchPaths, resolve
+from pipeline.search_train import SearchPaths, resolve, seed_dir
 
 
 def predict_dataset(model: torch.nn.Module, dataset: SearchVMRDataset, batch_size: int, device: str,
@@ -69,31 +72,39 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
     from pipeline.train import load_model
 
     _, var, _ = resolve(cfg, benchmark, variant)
+    if not cfg.seeds:
+        raise InputError("search_vmr.seeds: needs at least one seed")
     if runtime.threads > 0:
         torch.set_num_threads(runtime.threads)
     sets = eval_sets(cfg, benchmark, paths)
     meta: dict = {}
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        for name, ds in sets.items():
-            if var.train_queries == "search":
-                if name == "caption":
-                    continue  # the oracle is trained per level and only judged on its own level
-                ckpt = models_dir / name / "model.pt"
-            else:
-                ckpt = models_dir / "model.pt"
-            model, _ = load_model(ckpt, runtime.device)
-            # post-processing is an inference param, not part of the trained model
-            model.config = dataclasses.replace(model.config, nms_threshold=cfg.inference.nms_threshold,
-                                               max_windows=cfg.inference.max_windows)
-            rows = predict_dataset(model, ds, cfg.inference.batch_size, runtime.device, desc=f"{variant} {name}")
-            write_jsonl(tmp / f"{name}.jsonl", rows)
-            mc = model.config
-            meta = {"label": var.label, "oracle": int(var.train_queries == "search"), "num_queries": mc.num_queries,
-                    "qd_rate": mc.qd_rate, "self_attention": int(mc.self_attention),
-                    "nms_threshold": mc.nms_threshold, "max_windows": mc.max_windows}
-            print(f"[search_predict] {benchmark}-{variant} {name}: {len(rows)} queries")
-        write_json(tmp / "meta.json", meta)
+        for seed in cfg.seeds:
+            seed_models, seed_out = seed_dir(models_dir, seed), seed_dir(tmp, seed)
+            seed_out.mkdir(parents=True)
+            for name, ds in sets.items():
+                if var.train_queries == "search":
+                    if name == "caption":
+                        continue  # the oracle is trained per level and only judged on its own level
+                    ckpt = seed_models / name / "model.pt"
+                else:
+                    ckpt = seed_models / "model.pt"
+                if not ckpt.exists():
+                    raise InputError(f"{ckpt}: no model for seed {seed} (search_vmr.seeds changed? rerun search_train)")
+                model, _ = load_model(ckpt, runtime.device)
+                # post-processing is an inference param, not part of the trained model
+                model.config = dataclasses.replace(model.config, nms_threshold=cfg.inference.nms_threshold,
+                                                   max_windows=cfg.inference.max_windows)
+                rows = predict_dataset(model, ds, cfg.inference.batch_size, runtime.device,
+                                       desc=f"{variant} {name} seed {seed}")
+                write_jsonl(seed_out / f"{name}.jsonl", rows)
+                mc = model.config
+                meta = {"label": var.label, "oracle": int(var.train_queries == "search"),
+                        "num_queries": mc.num_queries, "qd_rate": mc.qd_rate, "self_attention": int(mc.self_attention),
+                        "nms_threshold": mc.nms_threshold, "max_windows": mc.max_windows}
+                print(f"[search_predict] {benchmark}-{variant} {name} seed {seed}: {len(rows)} queries")
+        write_json(tmp / "meta.json", {**meta, "seeds": [int(s) for s in cfg.seeds]})
 
 
 def main(argv: list[str] | None = None) -> int:

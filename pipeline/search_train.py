@@ -6,8 +6,10 @@ benchmark's dataset (``data/canonical/<dataset>.jsonl``, text features ``data/fe
 (``data/benchmarks/<dataset>/<level>/search.jsonl``, text features ``data/features/text/<dataset>_<level>``).
 Video features (``data/features/<dataset>/<backbone>/<split>``) are shared by both.
 
-Outputs under ``--out``: ``model/model.pt`` (caption) or ``model/<level>/model.pt`` (oracle), checkpoints of
-``pipeline.train.fit`` that carry their config; and ``curves/[<level>/]`` with the dvclive training curves.
+One model is trained per seed of ``search_vmr.seeds`` (the seed sets the weight init, the data order and the
+dropout / query-dropout draws), as SADA does. Outputs under ``--out``: ``model/seed_<k>/model.pt`` (caption) or
+``model/seed_<k>/<level>/model.pt`` (oracle), checkpoints of ``pipeline.train.fit`` that carry their config;
+and ``curves/seed_<k>/[<level>/]`` with the dvclive training curves.
 
 Usage::
 
@@ -21,6 +23,7 @@ import argparse
 import dataclasses
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,24 +104,35 @@ def train_one(dataset: SearchVMRDataset, model_cfg: SearchDETRConfig, cfg: Searc
                seed=seed, workers=runtime.workers, resume=False, progress=progress)
 
 
+def seed_dir(root: Path, seed: int) -> Path:
+    """Where the models (or curves, predictions) of one seed live under a stage output."""
+    return root / f"seed_{seed}"
+
+
 def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: str, paths: SearchPaths,
         out: Path, progress: bool = True) -> None:
-    """Train every model of one (benchmark, variant) into ``out/model`` and ``out/curves`` atomically."""
+    """Train every model of one (benchmark, variant), once per seed of ``cfg.seeds``, into
+    ``out/model/seed_<k>`` and ``out/curves/seed_<k>`` atomically."""
     _, _, model_cfg = resolve(cfg, benchmark, variant)
+    if not cfg.seeds:
+        raise InputError("search_vmr.seeds: needs at least one seed")
     sets = training_sets(cfg, benchmark, variant, paths)
     if runtime.threads > 0:
         torch.set_num_threads(runtime.threads)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model") as model_dir, atomic_path(out / "curves") as curves_dir:
-        for name, ds in sets.items():
-            work = model_dir / name if name else model_dir
-            print(f"[search_train] {benchmark}-{variant}{' ' + name if name else ''}: {len(ds)} queries")
-            train_one(ds, model_cfg, cfg, runtime, work, progress=progress)
-            (work / "last.pt").unlink(missing_ok=True)  # DVC deletes outs before a rerun: resume state is moot
-            dest = curves_dir / name if name else curves_dir
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(work / "live" / "plots" / "metrics"), dest)
-            shutil.rmtree(work / "live")
+        for seed in cfg.seeds:
+            for name, ds in sets.items():
+                work = seed_dir(model_dir, seed) / name if name else seed_dir(model_dir, seed)
+                t0 = time.perf_counter()
+                train_one(ds, model_cfg, cfg, runtime, work, seed=seed, progress=progress)
+                print(f"[search_train] {benchmark}-{variant}{' ' + name if name else ''} seed {seed}: {len(ds)} "
+                      f"queries, {time.perf_counter() - t0:.1f} s")
+                (work / "last.pt").unlink(missing_ok=True)  # DVC deletes outs before a rerun: resume state is moot
+                dest = seed_dir(curves_dir, seed) / name if name else seed_dir(curves_dir, seed)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(work / "live" / "plots" / "metrics"), dest)
+                shutil.rmtree(work / "live")
 
 
 def main(argv: list[str] | None = None) -> int:

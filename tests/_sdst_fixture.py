@@ -61,3 +61,40 @@ def make_fixture(root: Path, n_train: int = 24, n_val: int = 8, video_dim: int =
         write_container(paths["text"] / split, text_items[split],
                         {"backbone": "toy_text", "dim": text_dim, "layers": list(text_layers)})
     return paths
+
+
+def write_oracle_video_features(canonical: Path, text_dir: Path, out_dir: Path, splits=("train", "val"),
+                                video_dim: int = 32, layers=(3, 4, 5, 6), time_step: float = 2.0,
+                                noise: float = 0.1, seed: int = 0) -> Path:
+    """Oracle video containers ``<out_dir>/<split>`` that encode the ground truth.
+
+    Row ``t`` of a video (centre ``(t + 0.5) · time_step``) at every stored layer = a fixed random projection
+    of the mean last-layer text feature of each query with a window covering it (summed when several do),
+    plus Gaussian noise; uncovered rows are noise only. A model that reads the data path correctly can then
+    localise every query; one that misaligns rows, splits or layers cannot.
+    """
+    from pipeline.datasets.schema import iter_queries, read_records
+    from pipeline.video.container import FeatureContainer
+
+    rng = np.random.default_rng(seed)
+    proj = None
+    for split in splits:
+        text = FeatureContainer(Path(text_dir) / split)
+        items = []
+        for rec in read_records(canonical, split=split):
+            rows = max(1, int(round(rec.duration / time_step)))
+            centres = (np.arange(rows) + 0.5) * time_step
+            video = rng.normal(scale=noise, size=(rows, len(layers), video_dim))
+            for q in iter_queries([rec]):
+                t = np.asarray(text[q.qid], dtype=np.float64)[:, -1].mean(0)
+                if proj is None:
+                    proj = rng.normal(size=(t.shape[0], video_dim)) / np.sqrt(t.shape[0])
+                code = t @ proj
+                code = code / (np.linalg.norm(code) + 1e-8) * np.sqrt(video_dim)
+                for s, e in q.windows:
+                    video[(centres >= s) & (centres < e)] += code[None]
+            items.append((rec.video_id, video))
+        write_container(Path(out_dir) / split, items,
+                        {"backbone": "oracle", "dim": video_dim, "layers": list(layers), "time_step": time_step,
+                         "window": time_step, "pooling": "oracle"})
+    return Path(out_dir)

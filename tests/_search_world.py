@@ -101,3 +101,38 @@ def build_world(root: Path, n_train: int = 24, n_test: int = 12, rows: int = 24,
         write_records(bdir / "caption.jsonl", canon)
         write_json(bdir / "splits.json", splits[lvl])
     return root
+
+
+def oracle_video_features(records, text, time_step: float, window: float, dim: int = 64, seed: int = 0,
+                          text_layer: int = -1, noise: float = 0.05, rows_of=None) -> list:
+    """ORACLE video features: ``[(vid, [rows, 1, dim])]`` in which every row encodes the ground truth.
+
+    Row t (covering ``[t·time_step, t·time_step + window]``) is the sum, over the moments of its video, of the
+    fraction of the row the moment covers times a fixed random projection of the mean token feature of that
+    moment's caption (``text``: the caption text container, item = the moment's ``query_id``), plus Gaussian
+    ``noise``. A retriever that reads these rows has everything it needs, so what it fails to localise is the
+    model's or the training's fault, not the features'. ``rows_of(vid)`` gives the row count (e.g. from the
+    real container, to keep its layout); by default ``ceil(duration / time_step)``.
+    """
+    import math
+
+    rng = np.random.default_rng(seed)
+    proj = None
+    out = []
+    for rec in records:
+        n = rows_of(rec.video_id) if rows_of else max(1, math.ceil(rec.duration / time_step))
+        start = np.arange(n) * time_step
+        end = start + window
+        feats = rng.normal(scale=noise, size=(n, dim))
+        for m in rec.moments:
+            if m.query_id is None or m.query_id not in text:
+                continue
+            tok = np.asarray(text[m.query_id][:, text_layer], dtype=np.float64).mean(0)
+            if proj is None:
+                proj = np.random.default_rng(seed + 1).normal(size=(len(tok), dim)) / math.sqrt(len(tok))
+            e = tok @ proj
+            e = e / max(np.linalg.norm(e), 1e-6)
+            cover = np.clip(np.minimum(end, m.end) - np.maximum(start, m.start), 0, None) / window
+            feats += cover[:, None] * e[None, :]
+        out.append((rec.video_id, feats[:, None, :].astype(np.float32)))
+    return out

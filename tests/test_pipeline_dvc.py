@@ -110,10 +110,12 @@ def test_changing_one_synth_key_reruns_only_what_depends_on_it(repo):
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran, skipped, _ = stages(run(["dvc", "repro"], repo).stdout)
     assert {"synth", "ingest@synth_qvh"} <= ran
-    # Extraction depends on all of data/raw (DVC cannot template a per-dataset video root), so the TAL shard is
-    # re-extracted; its output is byte-identical, so DVC's early cutoff stops everything downstream of it.
+    # Extraction and the probes' random-init arm depend on all of data/raw (DVC cannot template a per-dataset
+    # video root), so the TAL shard is re-extracted and re-probed; the extracted features are byte-identical, so
+    # DVC's early cutoff stops everything downstream of them.
     untouched = {s for s in stage_names(repo)
-                 if ("synth_tal" in s or s.startswith("sada")) and not s.startswith("extract_")}
+                 if ("synth_tal" in s or s.startswith("sada"))
+                 and not s.startswith(("extract_", "probe_features_"))}
     assert untouched and not (ran & untouched), f"stages not depending on the QVH data re-ran: {ran & untouched}"
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "synth change"], repo)
@@ -125,7 +127,7 @@ def test_exp_run_changing_sdst_K_runs_only_sdst_stages_and_the_report(repo):
     proc = run(["dvc", "exp", "run", "-S", f"sdst.K={new_k}"], repo)
     ran, _, restored = stages(proc.stdout)
     assert ran, "the experiment ran nothing"
-    assert all(s.startswith("sdst") or s == "report" for s in ran | restored), ran
+    assert all(s.startswith("sdst") or s in ("claims", "report") for s in ran | restored), ran
     assert any(s.startswith("sdst_train") for s in ran)
     diff = json.loads(run(["dvc", "params", "diff", "--json"], repo).stdout)
     assert diff["params.yaml"]["sdst.K"]["new"] == new_k

@@ -68,6 +68,7 @@ def _params(tmp: Path, **train) -> Path:
         "train_split": "train", "eval_split": "val", "num_queries": 8, "clip_len": 2.0, "min_len": 5,
         "train": {"epochs": 12, "batch_size": 8, "lr": 0.002, "warmup_iters": 0, "schedule": "constant", **train}}
     params["sdst"]["model"].update(dropout=0.0, droppath=0.0)
+    params["sdst"]["seeds"] = [0]
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
@@ -81,13 +82,13 @@ def _args(paths, extra):
 def _predict_evaluate(tmp: Path, paths, params: Path, run: str, variant: str = "sdst") -> dict:
     from pipeline import sdst_evaluate, sdst_predict
 
-    ckpt = tmp / run / "model.pt"
-    pred = tmp / f"{run}.jsonl"
-    assert sdst_predict.main(["--dataset", "toy_qvh", "--checkpoint", str(ckpt), "--out", str(pred),
+    models = tmp / run
+    pred = tmp / f"{run}_pred"
+    assert sdst_predict.main(["--dataset", "toy_qvh", "--models", str(models), "--out", str(pred),
                               "--params", str(params)] + _args(paths, [])) == 0
     out = tmp / f"{run}.json"
     assert sdst_evaluate.main(["--dataset", "toy_qvh", "--variant", variant, "--predictions", str(pred),
-                               "--canonical", str(paths["canonical"]), "--checkpoint", str(ckpt),
+                               "--canonical", str(paths["canonical"]), "--models", str(models),
                                "--out", str(out), "--params", str(params)]) == 0
     return json.loads(out.read_text())
 
@@ -125,8 +126,8 @@ def test_train_predict_evaluate_and_ddp_matches_single(tmp_path):
     assert m1["num_queries"] == 16 and res[1]["levels"] == 4 and res[1]["video_layers"] == [3, 4, 5, 6]
     for key in ("MR-R1@0.5", "MR-mAP", "HD-mAP", "HD-HIT@1"):
         assert abs(m1[key] - m2[key]) <= 6.25, (key, m1[key], m2[key])
-    l1 = json.loads((tmp_path / "run1" / "live" / "metrics.json").read_text())["train"]["loss"]
-    l2 = json.loads((tmp_path / "run2" / "live" / "metrics.json").read_text())["train"]["loss"]
+    l1 = json.loads((tmp_path / "run1" / "seed_0" / "live" / "metrics.json").read_text())["train"]["loss"]
+    l2 = json.loads((tmp_path / "run2" / "seed_0" / "live" / "metrics.json").read_text())["train"]["loss"]
     assert abs(l1 - l2) <= 1e-3 * max(l1, l2), (l1, l2)
 
 
@@ -151,21 +152,21 @@ def test_stage_errors_and_resume(tmp_path, capsys):
     # resume: stop after 1 epoch, rerun → same weights as the uninterrupted run above
     data["sdst"]["K"] = 4
     params.write_text(yaml.safe_dump(data))
-    sdst_params, runtime = load_block("sdst", params), load_block("runtime", params)
+    sdst_params = load_block("sdst", params)
     from pipeline.sdst_data import LayerChoice, SDSTDataset, collate
     from pipeline.train import fit, load_model
     import functools
 
-    full, _ = load_model(tmp_path / "bad" / "model.pt")
+    full, _ = load_model(tmp_path / "bad" / "seed_0" / "model.pt")
     cfg = full.config
     ds = SDSTDataset(paths["canonical"], "train", paths["video"], paths["text"],
                      LayerChoice(cfg.video_layers, cfg.text_layers), 2.0, True)
     from models.sdst import SDST
 
     for stop in (1, None):
-        torch.manual_seed(runtime.seed)
+        torch.manual_seed(0)  # = sdst.seeds[0], the seed the stage trained with
         res = fit(SDST(cfg), ds, functools.partial(collate, min_len=5), sdst_train.train_config(sdst_params, "toy_qvh"),
-                  tmp_path / "resumed", seed=runtime.seed, progress=False, stop_after_epochs=stop)
+                  tmp_path / "resumed", seed=0, progress=False, stop_after_epochs=stop)
     for (k, a), b in zip(full.state_dict().items(), res.model.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), k
 
@@ -192,3 +193,48 @@ def test_efficiency_and_report(tmp_path):
     text = render(tmp_path / "reports")
     assert "| sdst | 4 |" in text and "xychart-beta" in text and "line [30.00, 35.00, 40.00]" in text
     assert "Efficiency" in text and render(tmp_path / "nothing") == ""
+
+
+def test_seeds_train_resume_and_mean_std(tmp_path, capsys):
+    """One model per ``sdst.seeds`` entry in one stage; a finished seed resumes from its own ``last.pt``
+    (nothing retrained); the metrics file keeps ``metrics`` = the mean over seeds and adds std / per-seed."""
+    import torch
+
+    from pipeline import sdst_train
+
+    paths = make_fixture(tmp_path / "fx", n_train=8, n_val=4)
+    params = _params(tmp_path, epochs=2)
+    run = tmp_path / "run"
+    argv = ["--dataset", "toy_qvh", "--variant", "wo_tuning", "--out", str(run), "--params", str(params)]
+    assert sdst_train.main(argv + _args(paths, [])) == 0
+    before = torch.load(run / "seed_0" / "model.pt", weights_only=True)["state_dict"]
+    data = yaml.safe_load(params.read_text())
+    data["sdst"]["seeds"] = [0, 1]
+    params.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    argv[-1] = str(params)
+    assert sdst_train.main(argv + _args(paths, [])) == 0
+    out = capsys.readouterr().out
+    assert f"resuming {run / 'seed_0' / 'last.pt'} after epoch 2" in out and out.count("[train] resuming") == 1
+    after = torch.load(run / "seed_0" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    seed1 = torch.load(run / "seed_1" / "model.pt", weights_only=True)
+    assert seed1["runtime"]["seed"] == 1
+    assert not all(torch.equal(before[k], seed1["state_dict"][k]) for k in before)  # other init / data order
+
+    res = _predict_evaluate(tmp_path, paths, params, "run", variant="wo_tuning")
+    assert sorted((tmp_path / "run_pred").iterdir()) == [tmp_path / "run_pred" / "seed_0.jsonl",
+                                                         tmp_path / "run_pred" / "seed_1.jsonl"]
+    assert res["seeds"] == [0, 1] and sorted(res["per_seed"]) == ["0", "1"] and res["levels"] == 1
+    for key in ("MR-R1@0.5", "MR-mAP", "HD-mAP"):
+        vals = [res["per_seed"][s]["metrics"][key] for s in ("0", "1")]
+        assert res["metrics"][key] == pytest.approx(sum(vals) / 2)
+        assert res["metrics_std"][key] == pytest.approx(abs(vals[0] - vals[1]) / 2)
+    # a seed named in params but never trained is a clear error naming the missing checkpoint
+    data["sdst"]["seeds"] = [0, 7]
+    params.write_text(yaml.safe_dump(data))
+    from pipeline import sdst_predict
+
+    rc = sdst_predict.main(["--dataset", "toy_qvh", "--models", str(run), "--out", str(tmp_path / "p7"),
+                            "--params", str(params)] + _args(paths, []))
+    assert rc == 2 and "seed_7" in capsys.readouterr().err

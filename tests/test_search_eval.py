@@ -69,6 +69,7 @@ def tiny_config() -> SearchVMRConfig:
         base,
         benchmarks=[DATASET],
         variants=["base", "no_sa_qd", "oracle"],
+        seeds=[0, 1],
         benchmark_specs={DATASET: SearchVMRBenchmark(backbone="toy", levels=["S1"], train_split="train",
                                                      eval_split="test", iou_thresholds=[0.1, 0.3, 0.5])},
         variant_specs={"base": SearchVMRVariant(label="base"),
@@ -98,9 +99,10 @@ def test_train_predict_evaluate_end_to_end(world):
         search_train.run(cfg, runtime, DATASET, variant, paths, out, progress=False)
         search_predict.run(cfg, runtime, DATASET, variant, paths, out / "model", out / "predictions")
     caption_out = world / "data/search_vmr" / DATASET / "no_sa_qd"
-    assert (caption_out / "model/model.pt").exists() and (caption_out / "curves").is_dir()
-    assert (world / f"data/search_vmr/{DATASET}/oracle/model/S1/model.pt").exists()
-    preds = [json.loads(line) for line in (caption_out / "predictions/S1.jsonl").read_text().splitlines()]
+    assert all((caption_out / f"model/seed_{s}/model.pt").exists() for s in (0, 1))
+    assert (caption_out / "curves/seed_1").is_dir()
+    assert (world / f"data/search_vmr/{DATASET}/oracle/model/seed_1/S1/model.pt").exists()
+    preds = [json.loads(line) for line in (caption_out / "predictions/seed_0/S1.jsonl").read_text().splitlines()]
     assert all(len(p["pred_query_windows"]) == 4 and len(p["pred_relevant_windows"]) <= 4 for p in preds)
 
     params = world / "params.yaml"
@@ -117,6 +119,12 @@ def test_train_predict_evaluate_end_to_end(world):
                           "--out", str(metrics_path), "--plots", str(plots_path)])
     m = json.loads(metrics_path.read_text())
     assert m["config"]["label"] == "-SA+QD" and m["config"]["self_attention"] == 0
+    # seeds: the top level is the mean over seeds, with *_std beside every block and the seeds' own files
+    assert m["seeds"] == [0, 1] and set(m["per_seed"]) == {"0", "1"}
+    multi = m["S1"]["search"]["multi"]
+    per = [m["per_seed"][s]["S1"]["search"]["multi"]["R_m"]["0.3"] for s in ("0", "1")]
+    assert abs(multi["R_m"]["0.3"] - sum(per) / 2) < 1e-6 and abs(multi["R_m_std"]["0.3"] - abs(per[0] - per[1]) / 2) < 1e-6
+    assert "active_mean" in multi["active_std"] and "0.3" in multi["mAP_m_std"]
     assert set(m["original"]["R_m"]) == {"0.1", "0.3", "0.5"}
     for part in ("single", "multi"):  # the two query sets cover the same moments part by part
         assert m["S1"]["caption"][part]["num_moments"] == m["S1"]["search"][part]["num_moments"] > 0

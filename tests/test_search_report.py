@@ -50,3 +50,23 @@ def test_render_tables_and_figures(tmp_path):
 
 def test_render_without_metrics_is_empty(tmp_path):
     assert render(tmp_path) == ""
+
+
+def test_render_shows_mean_and_std_over_seeds(tmp_path):
+    from pipeline.search_evaluate import mean_over_seeds
+
+    per_seed = []
+    for score in (19.0, 21.0):
+        level = {"search": {p: _block(score, 3.0 + score / 10) for p in ("all", "single", "multi")},
+                 "caption": {p: _block(score, 3.0) for p in ("all", "single", "multi")}}
+        per_seed.append({"S2": level, "original": _block(score, 3.0)})
+    merged = mean_over_seeds(per_seed)
+    blk = merged["S2"]["search"]["multi"]
+    assert blk["R_m"]["0.3"] == 20.0 and blk["R_m_std"]["0.3"] == 1.0 and blk["num_queries"] == 4
+    assert abs(blk["active"]["active_mean"] - 5.0) < 1e-9 and abs(blk["active_std"]["active_mean"] - 0.1) < 1e-9
+    m = {"config": {"self_attention": 1, "qd_rate": 0.0, "oracle": 0, "num_queries": 10, "variant": "base",
+                    "label": "base"}, "seeds": [0, 1], **merged, "per_seed": dict(zip("01", per_seed))}
+    (tmp_path / "metrics/search_vmr/synth").mkdir(parents=True)
+    (tmp_path / "metrics/search_vmr/synth/base.json").write_text(json.dumps(m))
+    md = render(tmp_path)
+    assert "| Original | base | 20.00 ± 1.00" in md and "5.00 ± 0.10" in md

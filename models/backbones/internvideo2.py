@@ -687,3 +687,60 @@ class BertTokens(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return torch.stack(self.text.bert.hidden_states(input_ids, attention_mask, self.layers), dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stage-2-style video–text contrastive pretraining (the embedded backbone pretraining, DESIGN §4a)
+# ---------------------------------------------------------------------------------------------------------
+
+
+class InternVideo2Contrastive(nn.Module):
+    """Vision tower + ``vision_proj`` / ``text_proj`` / ``temp`` of stage 2, for video–text contrastive training.
+
+    Attribute names are the official top-level names, so ``state_dict()`` has the stage-2 keys
+    (``vision_encoder.*``, ``vision_proj.*``, ``text_proj.*``, ``temp``) and :func:`load_vision_checkpoint`
+    reads the vision tower back. The video embedding is the stage-2 one: the last block's tokens pooled by
+    ``clip_projector``, then ``vision_proj``; the text side takes precomputed sentence vectors of a frozen text
+    tower through ``text_proj``. Pixels are normalised exactly as :class:`InternVideo2Video` does.
+    """
+
+    def __init__(self, encoder: InternVideo2VisionEncoder, text_dim: int, embed_dim: int, temp: float = 0.07):
+        super().__init__()
+        self.temp = nn.Parameter(torch.tensor(float(temp)))
+        self.vision_encoder = encoder
+        self.vision_proj = nn.Linear(encoder.clip_embed_dim, embed_dim)
+        self.text_proj = nn.Linear(text_dim, embed_dim)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1) * 255, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1) * 255, persistent=False)
+
+    def video_embed(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 clips [B, T, H, W, 3] → L2-normalised video embeddings [B, embed_dim]."""
+        x = clips.permute(0, 4, 1, 2, 3).float()
+        x = (x - self.mean) / self.std
+        enc = self.vision_encoder
+        h = enc.hidden_states(x, [enc.depth])[0]
+        return F.normalize(self.vision_proj(enc.clip_projector(h)), dim=-1)
+
+    def text_embed(self, sentences: torch.Tensor) -> torch.Tensor:
+        """Sentence vectors [B, text_dim] → L2-normalised text embeddings [B, embed_dim]."""
+        return F.normalize(self.text_proj(sentences), dim=-1)
+
+    def logit_scale(self) -> torch.Tensor:
+        """1 / temp, with temp clamped to [0.01, 0.5] (the official code clamps it too)."""
+        return 1.0 / self.temp.clamp(0.01, 0.5)
+
+
+def contrastive_loss(video: torch.Tensor, text: torch.Tensor, scale: torch.Tensor,
+                     groups: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where every pair with the same ``groups`` id (identical caption) counts as positive.
+
+    ``video``/``text`` [B, D] normalised, row i of each from the same pair; the loss of a row is
+    ``-log`` of the softmax mass on its positives, averaged over both directions."""
+    sim = scale * video @ text.T
+    pos = groups[:, None] == groups[None, :]
+    neg_inf = torch.finfo(sim.dtype).min
+
+    def side(s: torch.Tensor) -> torch.Tensor:
+        return (torch.logsumexp(s, 1) - torch.logsumexp(s.masked_fill(~pos, neg_inf), 1)).mean()
+
+    return 0.5 * (side(sim) + side(sim.T))

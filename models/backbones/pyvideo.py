@@ -32,9 +32,9 @@ KINETICS_MEAN = (0.45, 0.45, 0.45)
 KINETICS_STD = (0.225, 0.225, 0.225)
 
 
-def create_slowfast(width: int = 64, beta: int = 8, alpha: int = 4) -> nn.Module:
+def create_slowfast(width: int = 64, beta: int = 8, alpha: int = 4, num_classes: int = 400) -> nn.Module:
     """The hub's ``slowfast_r50`` (random init) with stem width ``width``, channel ratio ``beta``, speed ratio
-    ``alpha``; global-average head pooling."""
+    ``alpha``, ``num_classes`` head outputs (Kinetics 400); global-average head pooling."""
     if width % beta:
         raise ValueError(f"slowfast width {width} must be a multiple of beta {beta}")
     return _hub().slowfast_r50(
@@ -43,12 +43,35 @@ def create_slowfast(width: int = 64, beta: int = 8, alpha: int = 4) -> nn.Module
         slowfast_channel_reduction_ratio=(beta,),
         slowfast_fusion_conv_stride=(alpha, 1, 1),
         head_pool=nn.AdaptiveAvgPool3d,
+        model_num_class=num_classes,
     )
 
 
-def create_i3d(width: int = 64) -> nn.Module:
-    """The hub's ``i3d_r50`` (random init) with stem width ``width``; global-average head pooling."""
-    return _hub().i3d_r50(pretrained=False, stem_dim_out=width, head_pool=nn.AdaptiveAvgPool3d)
+def create_i3d(width: int = 64, num_classes: int = 400) -> nn.Module:
+    """The hub's ``i3d_r50`` (random init) with stem width ``width``, ``num_classes`` head outputs;
+    global-average head pooling."""
+    return _hub().i3d_r50(pretrained=False, stem_dim_out=width, head_pool=nn.AdaptiveAvgPool3d,
+                          model_num_class=num_classes)
+
+
+def head_classes(state: Mapping[str, torch.Tensor], default: int = 400) -> int:
+    """Output count of the classifier ``blocks.<last>.proj`` stored in a pytorchvideo state dict.
+
+    Kinetics checkpoints have 400; others (the embedded pretraining's multi-head classifier, fine-tuned
+    checkpoints) have their own. The classifier is dropped for features, so any count is accepted."""
+    projs = sorted((k for k in state if k.startswith("blocks.") and k.endswith(".proj.weight")),
+                   key=lambda k: int(k.split(".")[1]))
+    return int(state[projs[-1]].shape[0]) if projs else default
+
+
+def pyth_state(net: nn.Module, proj: nn.Linear) -> dict[str, torch.Tensor]:
+    """pytorchvideo ``model_state`` of a feature net whose classifier was replaced by ``Identity``: the net's
+    keys plus ``blocks.<last>.proj.{weight,bias}`` from ``proj`` (what :func:`load_pyth` expects back)."""
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    last = len(net.blocks) - 1
+    state[f"blocks.{last}.proj.weight"] = proj.weight.detach().cpu().clone()
+    state[f"blocks.{last}.proj.bias"] = proj.bias.detach().cpu().clone()
+    return state
 
 
 def activate_residuals(net: nn.Module) -> nn.Module:
@@ -121,19 +144,21 @@ class PyVideoFeatures(nn.Module):
 
 def build_slowfast(width: int = 64, beta: int = 8, alpha: int = 4, checkpoint: str | None = None) -> PyVideoFeatures:
     """SlowFast feature extractor; ``checkpoint`` is a local ``.pyth`` (None = random init)."""
-    net = create_slowfast(width, beta, alpha)
     if checkpoint:
-        load_pyth(net, read_pyth(checkpoint), where=checkpoint)
+        state = read_pyth(checkpoint)
+        net = create_slowfast(width, beta, alpha, head_classes(state))
+        load_pyth(net, state, where=checkpoint)
     else:
-        activate_residuals(net)
+        net = activate_residuals(create_slowfast(width, beta, alpha))
     return PyVideoFeatures(net, dim=32 * width + 32 * width // beta, alpha=alpha)
 
 
 def build_i3d(width: int = 64, checkpoint: str | None = None) -> PyVideoFeatures:
     """I3D feature extractor; ``checkpoint`` is a local ``.pyth`` (None = random init)."""
-    net = create_i3d(width)
     if checkpoint:
-        load_pyth(net, read_pyth(checkpoint), where=checkpoint)
+        state = read_pyth(checkpoint)
+        net = create_i3d(width, head_classes(state))
+        load_pyth(net, state, where=checkpoint)
     else:
-        activate_residuals(net)
+        net = activate_residuals(create_i3d(width))
     return PyVideoFeatures(net, dim=32 * width, alpha=None)

@@ -1,7 +1,8 @@
 """Report section for SDST (thesis Ch. 4), built only from the metrics files under ``reports/metrics/sdst/``.
 
 * ``<dataset>/<variant>.json`` (stage ``sdst_evaluate``) → one results table per dataset (MR R1@0.5/0.7,
-  mAP@0.5/0.75/avg; HD mAP/HIT@1 when the dataset has saliency);
+  mAP@0.5/0.75/avg; HD mAP/HIT@1 when the dataset has saliency), each cell the mean ± std over the file's
+  ``seeds`` (``metrics`` / ``metrics_std``; a file without ``metrics_std`` shows the mean alone);
 * the K sweep (thesis Fig. 4.4): variants without model overrides, grouped by their number of levels —
   intermediate layers (red curve) vs last layer only (blue curve) — as a table and a mermaid line chart;
 * ``efficiency/<variant>.json`` (stage ``sdst_efficiency``) → the Tab 4.19-style efficiency table.
@@ -28,12 +29,22 @@ def _results(metrics_dir: Path) -> dict[str, list[dict]]:
     return by_ds
 
 
+def _pm(row: dict, key: str) -> str:
+    """``mean ± std`` of one metric of a results file (the mean alone without ``metrics_std``)."""
+    mean = row["metrics"].get(key)
+    std = (row.get("metrics_std") or {}).get(key)
+    if mean is None:
+        return fmt(None)
+    return fmt(float(mean)) + ("" if std is None else f" ± {fmt(float(std))}")
+
+
 def _results_table(rows: list[dict]) -> str:
     has_hd = any("HD-mAP" in r["metrics"] for r in rows)
     keys = MR_KEYS + (HD_KEYS if has_hd else [])
-    header = ["variant", "levels", "video layers", "params"] + keys
+    header = ["variant", "levels", "video layers", "params", "seeds"] + keys
     body = [[r.get("label", r["variant"]), r.get("levels"), ",".join(map(str, r.get("video_layers", []))),
-             r.get("trainable_params")] + [r["metrics"].get(k) for k in keys] for r in rows]
+             r.get("trainable_params"), len(r.get("seeds") or [r.get("seed")])] + [_pm(r, k) for k in keys]
+            for r in rows]
     return markdown_table(header, body)
 
 
@@ -58,6 +69,7 @@ def _k_sweep(rows: list[dict]) -> str:
             row += [m.get("MR-mAP"), m.get("HD-mAP")]
         table_rows.append(row)
     header = ["K", "MR mAP (intermediate)", "HD mAP (intermediate)", "MR mAP (last only)", "HD mAP (last only)"]
+    # (means over seeds; the results table above has their std)
     lines = [markdown_table(header, table_rows), "", "```mermaid", "xychart-beta",
              '    title "MR mAP vs number of refinement levels K (intermediate layers, then last layer only)"',
              f"    x-axis [{', '.join(str(k) for k in ks)}]", '    y-axis "MR mAP"']
@@ -94,7 +106,8 @@ def render(reports_dir: Path) -> str:
     for ds, rows in _results(metrics_dir).items():
         rows = sorted(rows, key=lambda r: (r.get("model_overrides") != {}, r.get("last_layer_only", False),
                                            -int(r.get("levels", 0)), r["variant"]))
-        parts += [f"**{ds}** (evaluation split; QVHighlights metrics, HD at VeryGood):", "", _results_table(rows)]
+        parts += [f"**{ds}** (evaluation split; QVHighlights metrics, HD at VeryGood; mean ± std over seeds):", "",
+                  _results_table(rows)]
         sweep = _k_sweep(rows)
         if sweep:
             parts += ["", f"K sweep on {ds} (thesis Fig. 4.4):", "", sweep]

@@ -51,17 +51,27 @@ def _levels(runs: list[dict]) -> list[str]:
     return sorted({k for r in runs for k, v in r["metrics"].items() if isinstance(v, dict) and "search" in v})
 
 
-def _block_cells(block: dict | None, ious: list[str], metrics=METRICS) -> list:
+def _pm(mean: Any, std: Any, digits: int = 2) -> Any:
+    """``mean ± std`` (std over seeds) when the metrics file has a std, else the plain value."""
+    if mean is None or std is None:
+        return mean
+    return f"{fmt(mean, digits)} ± {fmt(std, digits)}"
+
+
+def _block_cells(block: dict | None, ious: list[str], metrics=METRICS, digits: int = 2) -> list:
+    """One cell per (metric, IoU): the mean over seeds ± the std over seeds (``<metric>_std``)."""
     if not block:
         return [None] * (len(ious) * len(metrics))
-    return [block.get(m, {}).get(t) for m in metrics for t in ious]
+    return [_pm(block.get(m, {}).get(t), block.get(f"{m}_std", {}).get(t), digits) for m in metrics for t in ious]
 
 
 def _active(block: dict | None, digits: int) -> str:
+    """#active decoder queries: mean over seeds ± std over seeds (older single-seed files: ± std over queries)."""
     a = (block or {}).get("active")
     if not a:
         return "—"
-    return f"{fmt(a['active_mean'], digits)} ± {fmt(a['active_std'], digits)}"
+    std = (block.get("active_std") or {}).get("active_mean", a["active_std"])
+    return f"{fmt(a['active_mean'], digits)} ± {fmt(std, digits)}"
 
 
 def _ious(runs: list[dict]) -> list[str]:
@@ -85,7 +95,8 @@ def _figure_active_vs_moments(runs: list[tuple[str, dict]], level: str, path: Pa
     for label, run in runs:
         rows = sorted((r for r in run["plot"] if r.get("level") == level), key=lambda r: r["moments"])
         if rows:
-            ax.plot([r["moments"] for r in rows], [r["active_mean"] for r in rows], marker="o", label=label)
+            ax.errorbar([r["moments"] for r in rows], [r["active_mean"] for r in rows], marker="o", label=label,
+                        yerr=[r.get("active_mean_std", 0.0) for r in rows], capsize=3)  # std over seeds
             drawn = True
     if not drawn:
         plt.close(fig)
@@ -144,11 +155,11 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
     rows = []
     for label, run in (("base", base), ("-SA+QD", ours)):
         if run and "original" in run["metrics"]:
-            rows.append(["Original", label, *_block_cells(run["metrics"]["original"], ious)])
+            rows.append(["Original", label, *_block_cells(run["metrics"]["original"], ious, digits=digits)])
     for level in levels:
         for label, run in (("base", base), ("-SA+QD", ours), ("base (oracle)", oracle)):
             if run and level in run["metrics"]:
-                rows.append([level, label, *_block_cells(run["metrics"][level]["search"]["all"], ious)])
+                rows.append([level, label, *_block_cells(run["metrics"][level]["search"]["all"], ious, digits=digits)])
     out += [f"**Caption-trained retrieval on search queries** (Tab 3.2 layout; {nq} queries, QD rate {qd}; "
             "oracle = trained on the level's search queries).", "",
             markdown_table(["Input", "Variant", *head], rows, digits), ""]
@@ -165,7 +176,8 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
             for qs in ("caption", "search"):
                 for part in ("single", "multi"):
                     blk = lv.get(qs, {}).get(part)
-                    cells += [blk["R_m"][t] if blk else None, blk["mAP_m"][t] if blk else None]
+                    cells += [_pm(blk["R_m"][t], blk.get("R_m_std", {}).get(t), digits) if blk else None,
+                              _pm(blk["mAP_m"][t], blk.get("mAP_m_std", {}).get(t), digits) if blk else None]
             rows.append([level, label, *cells, _active(lv["search"]["multi"], digits)])
     head_sm = [f"{qs} {part} {m}@{t}" for qs in ("caption", "search") for part in ("single", "multi")
                for m in ("R_m", "mAP_m")]
@@ -180,7 +192,7 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
             continue
         blk = run["metrics"][ab_level]["search"]["all"]
         a = blk.get("active", {})
-        rows.append(["" if sa else "✓", "✓" if q else "", *_block_cells(blk, ious, ("R_m", "mAP_m")),
+        rows.append(["" if sa else "✓", "✓" if q else "", *_block_cells(blk, ious, ("R_m", "mAP_m"), digits),
                      _active(blk, digits), a.get("match_p_mean"), a.get("match_gt_mean")])
     if rows:
         out += [f"**Ablation of -SA and +QD** (Tab 3.7 with Tab 3.5's active statistics; {ab_level} search queries).",
@@ -192,7 +204,8 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
                       and r["cfg"].get("num_queries") == nq and ab_level in r["metrics"]),
                      key=lambda r: r["cfg"].get("qd_rate", 0))
     if len(qd_runs) > 1:
-        rows = [[r["cfg"]["qd_rate"], *_block_cells(r["metrics"][ab_level]["search"]["all"], ious, ("R_m", "mAP_m")),
+        rows = [[r["cfg"]["qd_rate"],
+                 *_block_cells(r["metrics"][ab_level]["search"]["all"], ious, ("R_m", "mAP_m"), digits),
                  _active(r["metrics"][ab_level]["search"]["all"], digits)] for r in qd_runs]
         out += [f"**Query-dropout rate** (Tab 3.8; -SA models, {ab_level} search queries).", "",
                 markdown_table(["QD rate", *[f"{m}@{t}" for m in ("R_m", "mAP_m") for t in ious], "#active"], rows,
@@ -217,7 +230,8 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
             blk = r["metrics"][ab_level]["search"]["all"]
             series.setdefault(label, []).append((c["num_queries"], blk["active"]["active_mean"],
                                                  blk["mAP_m"][iou_sweep]))
-            sweep_rows.append([label, c["num_queries"], _active(blk, digits), blk["mAP_m"][iou_sweep]])
+            sweep_rows.append([label, c["num_queries"], _active(blk, digits),
+                               _pm(blk["mAP_m"][iou_sweep], blk.get("mAP_m_std", {}).get(iou_sweep), digits)])
     fig2 = fig_dir / f"search_vmr_{name}_query_sweep.png"
     if _figure_query_sweep(series, ab_level, iou_sweep, fig2):
         sweep_rows.sort(key=lambda r: (r[0], r[1]))
@@ -237,5 +251,6 @@ def render(reports_dir: Path) -> str:
     intro = ("Models are trained on caption queries and evaluated on the caption test set and on each search "
              "level (R_m, mAP_m, mAP in %, thesis §3.3.3); `single`/`multi` partition the same moments "
              "(§3.4.1). #active = decoder queries whose foreground probability reaches "
-             "`search_vmr.active_threshold` (mean ± std over queries).")
+             "`search_vmr.active_threshold`. Every cell is the mean ± std over the seeds `search_vmr.seeds` "
+             "(one model per seed).")
     return "\n\n".join([intro, *parts])
