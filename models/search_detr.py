@@ -8,9 +8,16 @@ A Moment-DETR/CG-DETR-family model (``vmr_sdst_notes.md`` §2–§3):
 * saliency head: a linear score per video token of the encoder memory (hinge loss, margin 0.2);
 * decoder: ``num_queries`` learnable queries over a zero target; each layer is ``SA → CA → FFN`` (post-norm),
   every layer's output goes through one shared LayerNorm. ``query_type="embed"`` (Moment-DETR): a learnable
-  embedding per query is its positional query. ``query_type="anchor"`` (CG-DETR/DAB-DETR): a learnable (c, w)
-  anchor per query, whose sine embedding through an MLP is the positional query; each layer predicts a delta
-  added in logit space to its (detached) reference, so queries own temporal regions;
+  embedding per query is its positional query, added to the attention queries. ``query_type="anchor"``
+  (CG-DETR/DAB-DETR, the default): a learnable (c, w) anchor per query and Conditional-DETR attention. The
+  anchor's sine embedding through an MLP is the positional query (added to q/k of the self-attention with
+  separate content/positional projections, and to the content query of the first cross-attention); the sine of
+  its centre, in the same basis as the memory's row positions, is the *spatial query*: per head the
+  cross-attention query is ``[content ; spatial]`` and the key ``[content ; row position]``, so half of each
+  logit compares the anchor with each row's position. The spatial query is scaled by an MLP of the content
+  (layers > 0) and by ``predicted width / anchor width`` (DAB's modulated attention). The span head (last layer
+  zero-initialised) predicts a logit-space offset added to the layer's (detached) reference, and the refined
+  span is the next layer's reference, so queries own temporal regions;
 * heads: a 2-way classifier (index 0 = foreground, 1 = background) and an MLP predicting normalised
   ``(center, width)`` through a sigmoid;
 * Hungarian matching per sample and per decoder layer with cost
@@ -23,6 +30,8 @@ Variants (thesis §3.4.2.2):
   dropout/norm, so each query is refined only by cross-attention and the FFN (Eq. 3.18).
 * ``qd_rate > 0`` (+QD): in training, each query slot is zeroed independently with probability ``qd_rate``
   (Eq. 3.19); the mask is drawn once per iteration and shared by every sample of the batch. Never in eval.
+  With anchors, a dropped slot's positional query and spatial query (all it draws from its anchor inside the
+  decoder layers) are zeroed.
   ``qd_mode="zero"`` is the literal Eq. 3.19; ``"zero_unmatched"`` additionally keeps dropped slots out of
   the Hungarian matching (they are supervised as background), the alternative reading the notes mention.
 * NMS with true temporal IoU (``nms_threshold``, 0.7) in :meth:`SearchDETR.predict`, for every variant.
@@ -35,13 +44,14 @@ confidence stops ranking its predictions. With anchors each slot owns a region, 
 neighbour for that step, and -SA+QD behaves as the thesis reports (more active queries, better multi-moment
 R_m / mAP_m).
 
-Convergence (measured on oracle features, issue 11): with anchors a slot's span is its anchor plus a delta, and
-its decoder output carries no information about its own anchor (the anchor enters only as the positional part
-of the attention queries), so the delta and the slot's foreground score can only be learned once the
-cross-attention has become position-selective. Until then (~250-300 AdamW steps at lr 1e-3 on the feature
-worlds) every slot predicts its anchor and p_fg ≈ 0.53 for all slots, the constant that minimises the
-class-weighted CE (label loss 0.131). Budgets below that plateau (the default 40 epochs of ~6-8 batches)
-therefore do not localise even from perfect features; see ``tests/test_search_oracle.py``.
+Why the conditional spatial query (issue 11, measured on oracle features, ``tests/test_search_oracle.py``): in the
+first anchor decoder the anchor entered only as an MLP embedding *added* to the cross-attention query, against
+keys ``memory + positions``; at init that left the attention almost uniform over the rows, so a slot's output
+carried (nearly) no information about its own anchor (relative spread of the first-layer outputs across slots
+0.008), every slot predicted its anchor and the constant p_fg that minimises the label loss, and the model only
+escaped that plateau after ~250-300 AdamW steps at lr 1e-3, beyond the default 40 epochs. With the anchor
+compared to row positions in a separate per-head positional channel the spread is 0.05-0.08 at init and the
+default budget localises (oracle caption R_m@0.5 ~54 after 40 epochs, against 7.7 before).
 
 ``config`` is a :class:`pipeline.config.SearchDETRConfig` (input dims included), so ``SearchDETR(config)``
 rebuilds the architecture from a checkpoint alone (``pipeline.train.load_model``); this module does not
@@ -171,6 +181,109 @@ def padded_sine_positions(lengths: torch.Tensor, max_len: int, dim: int) -> torc
     return out
 
 
+def position_sine(x: torch.Tensor, dim: int, temperature: float = 10000.0) -> torch.Tensor:
+    """Sine features [..., dim] of normalised positions ``x`` [...] in (0, 1], in the basis of the encoder's
+    positions: ``position_sine((t + 1) / n, dim) == sine_position_encoding(n, dim)[t]``. The anchor decoder puts
+    an anchor's centre and the video rows in this one basis, so their dot product depends on ``centre − row``."""
+    if dim % 2:
+        raise ValueError(f"position_sine: dim must be even, got {dim}")
+    freq = temperature ** (2 * torch.arange(dim // 2, device=x.device, dtype=x.dtype) / dim)
+    ang = x[..., None] * 2 * torch.pi / freq
+    return torch.stack([ang.sin(), ang.cos()], dim=-1).flatten(-2)
+
+
+def multihead_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+                        key_pad: torch.Tensor | None = None, dropout: float = 0.0) -> torch.Tensor:
+    """Scaled dot-product attention over ``heads`` equal slices of q/k [B, N, Dqk] and v [B, M, Dv] (already
+    projected), ``key_pad`` [B, M] True = padding; returns the merged heads [B, N, Dv]."""
+    B, N, _ = q.shape
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+
+    mask = None if key_pad is None else ~key_pad[:, None, None, :]
+    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask, dropout_p=dropout)
+    return out.transpose(1, 2).reshape(B, N, -1)
+
+
+def concat_heads(content: torch.Tensor, positional: torch.Tensor, heads: int) -> torch.Tensor:
+    """Per head, the content slice followed by the positional slice ([B, N, 2D]; Conditional DETR), so the
+    attention logit is content·content + positional·positional with neither polluting the other."""
+    B, N, D = content.shape
+    return torch.cat([content.view(B, N, heads, D // heads), positional.view(B, N, heads, D // heads)], -1).view(B, N, 2 * D)
+
+
+class ConditionalSelfAttention(nn.Module):
+    """Decoder self-attention with separate content/positional projections (Conditional/DAB-DETR): q and k are
+    ``content(tgt) + pos(query_pos)``, v is ``content(tgt)`` only."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q_content, self.q_pos = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.k_content, self.k_pos = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.v, self.out = nn.Linear(dim, dim), nn.Linear(dim, dim)
+
+    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor) -> torch.Tensor:
+        q = self.q_content(tgt) + self.q_pos(query_pos)
+        k = self.k_content(tgt) + self.k_pos(query_pos)
+        drop = self.dropout if self.training else 0.0
+        return self.out(multihead_attention(q, k, self.v(tgt), self.heads, dropout=drop))
+
+
+class ConditionalCrossAttention(nn.Module):
+    """Cross-attention with a conditional spatial query (Conditional/DAB-DETR): per head, the query is
+    ``[content(tgt) ; spatial(anchor)]`` and the key ``[content(memory) ; pos(memory positions)]``, so one half
+    of the logit compares the query's anchor with each row's position. The first layer also adds the
+    positional query/key to the content parts (the decoder target is still zero there)."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, first: bool):
+        super().__init__()
+        self.heads, self.dropout, self.first = heads, dropout, first
+        self.q_content, self.q_spatial = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.k_content, self.k_pos = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        if first:
+            self.q_pos = nn.Linear(dim, dim)
+        self.v, self.out = nn.Linear(dim, dim), nn.Linear(dim, dim)
+
+    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, spatial: torch.Tensor, memory: torch.Tensor,
+                mem_pos: torch.Tensor, mem_pad: torch.Tensor) -> torch.Tensor:
+        q, k, k_pos = self.q_content(tgt), self.k_content(memory), self.k_pos(mem_pos)
+        if self.first:
+            q, k = q + self.q_pos(query_pos), k + k_pos
+        q = concat_heads(q, self.q_spatial(spatial), self.heads)
+        k = concat_heads(k, k_pos, self.heads)
+        drop = self.dropout if self.training else 0.0
+        return self.out(multihead_attention(q, k, self.v(memory), self.heads, mem_pad, drop))
+
+
+class AnchorDecoderLayer(nn.Module):
+    """Post-norm ``[SA →] CA → FFN`` of the anchor decoder (CG-DETR/DAB-DETR), with the conditional attentions
+    above. As :class:`DecoderLayer`, ``self_attention=False`` builds no SA sub-block (attention, dropout, norm)."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float, self_attention: bool, first: bool):
+        super().__init__()
+        self.has_self_attention = self_attention
+        if self_attention:
+            self.self_attn = ConditionalSelfAttention(dim, heads, dropout)
+            self.dropout1 = nn.Dropout(dropout)
+            self.norm1 = nn.LayerNorm(dim)
+        self.cross_attn = ConditionalCrossAttention(dim, heads, dropout, first)
+        self.dropout2 = nn.Dropout(dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        self.ffn = FFN(dim, ffn_dim, dropout)
+        self.dropout3 = nn.Dropout(dropout)
+        self.norm3 = nn.LayerNorm(dim)
+
+    def forward(self, tgt: torch.Tensor, query_pos: torch.Tensor, spatial: torch.Tensor, memory: torch.Tensor,
+                mem_pos: torch.Tensor, mem_pad: torch.Tensor) -> torch.Tensor:
+        if self.has_self_attention:
+            tgt = self.norm1(tgt + self.dropout1(self.self_attn(tgt, query_pos)))
+        ca = self.cross_attn(tgt, query_pos, spatial, memory, mem_pos, mem_pad)
+        tgt = self.norm2(tgt + self.dropout2(ca))
+        return self.norm3(tgt + self.dropout3(self.ffn(tgt)))
+
+
 # ----------------------------------------------------------------------------- model
 
 
@@ -196,16 +309,24 @@ class SearchDETR(nn.Module):
         self.video_proj = input_projection(cfg.video_dim, d, cfg.input_dropout)
         self.text_proj = input_projection(cfg.text_dim, d, cfg.input_dropout)
         self.encoder = nn.ModuleList(EncoderLayer(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout) for _ in range(cfg.enc_layers))
-        self.decoder = nn.ModuleList(
-            DecoderLayer(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, cfg.self_attention) for _ in range(cfg.dec_layers)
-        )
+        if cfg.query_type == "embed":
+            self.decoder = nn.ModuleList(
+                DecoderLayer(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, cfg.self_attention)
+                for _ in range(cfg.dec_layers)
+            )
+        else:
+            self.decoder = nn.ModuleList(
+                AnchorDecoderLayer(d, cfg.num_heads, cfg.ffn_dim, cfg.dropout, cfg.self_attention, first=i == 0)
+                for i in range(cfg.dec_layers)
+            )
         self.decoder_norm = nn.LayerNorm(d)
         if cfg.query_type == "embed":
             # Moment-DETR: the learnable query IS the positional query of a zero target
             self.query_embed = nn.Embedding(cfg.num_queries, d)
         else:
-            # CG-DETR/DAB-style: a learnable (c, w) anchor per query, its sine embedding through an MLP is the
-            # positional query, and every layer refines the anchor (detached between layers)
+            # CG-DETR/DAB-style: a learnable (c, w) anchor per query; its sine embedding through an MLP is the
+            # positional query (self-attention, first cross-attention), the sine of its centre is the spatial
+            # query of every cross-attention, and every layer refines the anchor (detached between layers)
             self.anchor_embed = nn.Embedding(cfg.num_queries, 2)
             with torch.no_grad():
                 g = torch.Generator().manual_seed(0)
@@ -213,6 +334,8 @@ class SearchDETR(nn.Module):
                 self.anchor_embed.weight[:, 0] = inverse_sigmoid(centers.clamp(0.02, 0.98))
                 self.anchor_embed.weight[:, 1] = inverse_sigmoid(torch.full((cfg.num_queries,), 0.1))
             self.ref_point_head = MLP(d, d, d, 2)
+            self.query_scale = MLP(d, d, d, 2)  # content-dependent scaling of the spatial query (layers > 0)
+            self.ref_width_head = MLP(d, d, 1, 2)  # DAB width modulation: (predicted width / anchor width)
         self.class_embed = nn.Linear(d, 2)
         self.span_embed = MLP(d, d, 2, 3)
         self.saliency_proj = nn.Linear(d, 1)
@@ -222,6 +345,10 @@ class SearchDETR(nn.Module):
             for p in mod.parameters():
                 if p.dim() > 1:
                     nn.init.xavier_uniform_(p)
+        if cfg.query_type == "anchor":
+            # CG-DETR/DAB: the offset head starts at zero, so every slot starts at its own anchor
+            nn.init.zeros_(self.span_embed.layers[-1].weight)
+            nn.init.zeros_(self.span_embed.layers[-1].bias)
 
     # ------------------------------------------------------------------ query dropout
 
@@ -266,10 +393,17 @@ class SearchDETR(nn.Module):
             spans = self.span_embed(hs).sigmoid()
         else:
             ref = self.anchor_embed.weight.sigmoid().unsqueeze(0).expand(B, -1, -1)
-            for layer in self.decoder:
-                # QD zeroes the dropped slots' positional query (the F-dim learnable query of Eq. 3.19)
-                query_pos = self.ref_point_head(span_sine_embedding(ref, d)) * keep[None, :, None]
-                tgt = layer(tgt, query_pos, memory, pos, pad)
+            slot_keep = keep[None, :, None]
+            for i, layer in enumerate(self.decoder):
+                # QD zeroes the dropped slots' positional queries, i.e. everything a slot draws from its anchor
+                # inside the layer (the F-dim learnable query of Eq. 3.19)
+                query_pos = self.ref_point_head(span_sine_embedding(ref, d)) * slot_keep
+                spatial = position_sine(ref[..., 0], d)
+                if i > 0:
+                    spatial = spatial * self.query_scale(tgt)
+                # sharper positional attention for narrower anchors (DAB-DETR's modulated attention)
+                spatial = spatial * (self.ref_width_head(tgt).sigmoid() / ref[..., 1:].clamp(min=1e-3))
+                tgt = layer(tgt, query_pos, spatial * slot_keep, memory, pos, pad)
                 h = self.decoder_norm(tgt)
                 span = (self.span_embed(h) + inverse_sigmoid(ref)).sigmoid()
                 layers.append(h)

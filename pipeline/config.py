@@ -801,6 +801,8 @@ class PretrainSpec:
     warmup_steps: int = 0
     log_every: int = 10
     dropout: float = 0.0
+    heads: list[Literal["verb", "shape", "color", "size"]] = dataclasses.field(
+        default_factory=lambda: ["verb", "shape", "color", "size"])
     proj_dim: int = 128
     temp: float = 0.07
 
@@ -810,7 +812,8 @@ class PretrainSpec:
                   "batch_size": self.batch_size >= 2, "lr": self.lr > 0, "weight_decay": self.weight_decay >= 0,
                   "idle_fraction": 0 <= self.idle_fraction < 1, "checkpoint_every": self.checkpoint_every >= 1,
                   "warmup_steps": 0 <= self.warmup_steps < self.steps, "log_every": self.log_every >= 1,
-                  "dropout": 0 <= self.dropout < 1, "proj_dim": self.proj_dim >= 1, "temp": 0 < self.temp < 1}
+                  "dropout": 0 <= self.dropout < 1, "heads (must include verb)": "verb" in self.heads,
+                  "proj_dim": self.proj_dim >= 1, "temp": 0 < self.temp < 1}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise ConfigError(f"features.pretrain.<backbone>: out of range: {', '.join(bad)} ({self})")

@@ -9,8 +9,9 @@ embedded ones are pretrained here, on clips of ``pipeline/synthworld/corpus.py``
 downstream video, sampled and resized exactly as extraction decodes them):
 
 * ``slowfast`` / ``i3d`` — supervised clip classification (the Kinetics/EPIC analogue): one linear classifier
-  on the pooled pre-classifier feature with four heads (verb of the covering event or ``idle``; shape, colour
-  and size of its actor, ignored on idle clips), summed cross-entropies. Writes the pytorchvideo format:
+  on the pooled pre-classifier feature with the heads listed in ``heads`` (``verb`` of the covering event or
+  ``idle``, always; optionally ``shape``, ``colour`` and ``size`` of its actor, ignored on idle clips), summed
+  cross-entropies. Writes the pytorchvideo format:
   ``<out>/<backbone>.pyth`` = ``{"model_state": state_dict, "heads": {head: classes}, "step": n}`` with the hub's
   key names; the classifier is ``blocks.<last>.proj`` (outputs = the concatenated heads).
 * ``internvideo2`` — video–text contrastive learning (the stage-2 analogue): the vision tower, its
@@ -104,13 +105,14 @@ class PyVideoObjective:
             dim, alpha = 32 * cfg.width, None
         net.blocks[-1].dropout.p = spec.dropout
         self.features = PyVideoFeatures(net, dim, alpha)  # the extraction wrapper: same normalisation/pathways
-        self.sizes = [len(v) for v in HEADS.values()]
+        self.heads = {name: HEADS[name] for name in spec.heads}  # verb always; attributes optional
+        self.sizes = [len(v) for v in self.heads.values()]
         self.head = nn.Linear(dim, sum(self.sizes))
         self.modules = nn.ModuleList([self.features, self.head])
 
     def logits(self, clips):
         out = self.head(self.features(clips)[:, 0])
-        return dict(zip(HEADS, out.split(self.sizes, dim=1)))
+        return dict(zip(self.heads, out.split(self.sizes, dim=1)))
 
     def loss(self, clips, bank: corpus.ClipSet, idx: np.ndarray) -> tuple[Any, dict[str, float]]:
         F = self.torch.nn.functional
@@ -127,14 +129,14 @@ class PyVideoObjective:
     def evaluate(self, held: corpus.ClipSet, batch: int = 64) -> dict[str, float]:
         torch = self.torch
         self.modules.eval()
-        preds: dict[str, list[np.ndarray]] = {k: [] for k in HEADS}
+        preds: dict[str, list[np.ndarray]] = {k: [] for k in self.heads}
         with torch.inference_mode():
             for s in range(0, len(held), batch):
                 for k, lg in self.logits(torch.from_numpy(held.clips[s:s + batch])).items():
                     preds[k].append(lg.argmax(1).numpy())
         self.modules.train()
         out = {}
-        for k in HEADS:
+        for k in self.heads:
             p, t = np.concatenate(preds[k]), getattr(held, k)
             m = t >= 0
             out[f"{k}_acc"] = float((p[m] == t[m]).mean()) if m.any() else None
@@ -150,7 +152,7 @@ class PyVideoObjective:
         from models.backbones.pyvideo import pyth_state
 
         return {"model_state": pyth_state(self.features.net, self.head),
-                "heads": {k: list(v) for k, v in HEADS.items()}, "step": step}
+                "heads": {k: list(v) for k, v in self.heads.items()}, "step": step}
 
 
 class ContrastiveObjective:

@@ -153,6 +153,8 @@ def test_query_dropout_zeroes_slots_shared_across_batch(query_type):
 
     def grab(_mod, args):
         seen["query_pos"] = args[1].detach().clone()
+        if query_type == "anchor":  # the conditional spatial query is dropped with the slot too
+            seen["spatial"] = args[2].detach().clone()
 
     h = model.decoder[-1].register_forward_pre_hook(grab)  # the last layer: anchors recompute query_pos per layer
     torch.manual_seed(0)
@@ -162,9 +164,13 @@ def test_query_dropout_zeroes_slots_shared_across_batch(query_type):
     qp = seen["query_pos"]  # [B, Q, d]
     zero_rows = (qp.abs().sum(-1) == 0)
     assert torch.equal(zero_rows[0], keep == 0) and torch.equal(zero_rows[0], zero_rows[-1])
+    if query_type == "anchor":
+        assert torch.equal(seen["spatial"].abs().sum(-1) == 0, zero_rows)
     model.eval()
     model.forward_outputs(toy_batch())
     assert (seen["query_pos"].abs().sum(-1) > 0).all()
+    if query_type == "anchor":
+        assert (seen["spatial"].abs().sum(-1) > 0).all()
     h.remove()
 
 
@@ -257,3 +263,31 @@ def test_anchor_queries_refine_their_own_reference():
     for layer in range(BASE.dec_layers):
         assert torch.allclose(out["layer_spans"][layer, 0], anchors, atol=1e-5)
     assert anchors[:, 0].std() > 0.2  # centres spread over the video at init
+
+
+def test_position_sine_is_the_encoder_position_basis():
+    """The anchor centres' spatial query and the memory rows' positions share one sine basis."""
+    from models.common import sine_position_encoding
+    from models.search_detr import position_sine
+
+    n, d = 13, 32
+    assert torch.allclose(position_sine(torch.arange(1, n + 1) / n, d), sine_position_encoding(n, d), atol=1e-5)
+
+
+@pytest.mark.parametrize("self_attention", [True, False])
+def test_anchor_slot_output_depends_on_its_anchor(self_attention):
+    """Issue 11: a slot's decoder output must carry its anchor already at init (the positional channel of the
+    cross-attention compares anchor and row positions), or every slot predicts its anchor and a constant score
+    until the attention becomes position-selective by chance. The previous decoder moved by ~1 % here."""
+    model = make(query_type="anchor", self_attention=self_attention, hidden_dim=64).eval()
+    batch = toy_batch(1, T=30)
+    grabbed = []
+    hook = model.decoder_norm.register_forward_hook(lambda _m, _a, o: grabbed.append(o[0].detach()))
+    with torch.no_grad():
+        model.forward_outputs(batch)
+        model.anchor_embed.weight[:, 0] = -model.anchor_embed.weight[:, 0]  # mirror every centre: c → 1 − c
+        model.forward_outputs(batch)
+    hook.remove()
+    before, after = grabbed[0], grabbed[len(grabbed) // 2]  # first decoder layer of each pass
+    change = (after - before).norm(dim=-1) / before.norm(dim=-1)
+    assert change.mean() > 0.05, change
