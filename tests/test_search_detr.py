@@ -117,6 +117,16 @@ def test_no_self_attention_removes_the_sub_block():
     assert _count_attention_calls(no_sa, batch) == BASE.enc_layers + BASE.dec_layers
 
 
+def test_no_self_attention_removes_the_sub_block_of_the_anchor_decoder():
+    base, no_sa = make(query_type="anchor"), make(query_type="anchor", self_attention=False)
+    assert not any(n.startswith("decoder.") and ("self_attn" in n or "norm1" in n) for n, _ in no_sa.named_parameters())
+    assert all(not hasattr(layer, "self_attn") and not hasattr(layer, "norm1") for layer in no_sa.decoder)
+    per_layer = sum(p.numel() for p in base.decoder[0].self_attn.parameters()) + sum(
+        p.numel() for p in base.decoder[0].norm1.parameters())
+    assert sum(p.numel() for p in base.parameters()) - sum(p.numel() for p in no_sa.parameters()) == (
+        BASE.dec_layers * per_layer)
+
+
 @pytest.mark.parametrize("query_type", ["embed", "anchor"])
 def test_no_self_attention_queries_are_independent(query_type):
     """Without SA a query's output cannot depend on the other queries."""
