@@ -88,7 +88,7 @@ def batch_indices(seed: int, step: int, weights: np.ndarray, batch_size: int) ->
 
 
 class PyVideoObjective:
-    """SlowFast / I3D clip classification: feature net + one linear layer holding the four heads."""
+    """SlowFast / I3D clip classification: feature net + one linear layer holding the configured heads."""
 
     def __init__(self, backbone: str, cfg: Any, spec: Any):
         import torch
@@ -319,7 +319,8 @@ def pretrain(backbone: str, features: Any, synth: Any, runtime: Any, out_dir: Pa
         recent = history[-spec.log_every:]
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(recent):.3f}")
-        if live is not None and (step + 1) % spec.log_every == 0:
+        # the last step always logs, so a run shorter than log_every still writes its curves (a DVC plots out)
+        if live is not None and ((step + 1) % spec.log_every == 0 or step + 1 == spec.steps):
             live.log_metric("train/loss", float(np.mean(recent)))
             live.log_metric("train/lr", lr_at(step))
             for k, v in logs.items():

@@ -212,17 +212,29 @@ def lr_factor(it: int, cfg: TrainConfig, iters_per_epoch: int) -> float:
 
 
 class EMA:
-    """Exponential moving average of a module's floating-point parameters and buffers."""
+    """Exponential moving average of a module's floating-point parameters and buffers.
+
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (the usual TF/timm warm-up):
+    with a constant 0.99 a 120-iteration run kept 0.99^120 = 30 % of the random initial weights in the saved
+    model. ``updates`` is saved with the training state so a resumed run continues the same schedule.
+    """
 
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
+        self.updates = 0
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def current_decay(self) -> float:
+        """The decay the next update uses."""
+        return min(self.decay, (1 + self.updates) / (10 + self.updates))
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        decay = self.current_decay()
+        self.updates += 1
         for k, v in model.state_dict().items():
             if v.dtype.is_floating_point:
-                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+                self.shadow[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
             else:
                 self.shadow[k].copy_(v)
 
@@ -376,6 +388,7 @@ def fit(
             scaler.load_state_dict(state["scaler"])
             if ema is not None and state.get("ema") is not None:
                 ema.load_state_dict(state["ema"])
+                ema.updates = int(state.get("ema_updates", 0))
             start_epoch, history = int(state["epoch"]) + 1, list(state["history"])
             _set_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
             if info.is_main:
@@ -446,7 +459,8 @@ def fit(
             with atomic_path(last_path, suffix=".pt") as tmp:
                 torch.save({**header, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                            "ema": ema.state_dict() if ema is not None else None, "epoch": epoch,
+                            "ema": ema.state_dict() if ema is not None else None,
+                            "ema_updates": ema.updates if ema is not None else 0, "epoch": epoch,
                             "history": history, "rng": rng_states}, tmp)
         _barrier(info)
         epochs_run += 1

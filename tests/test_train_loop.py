@@ -62,3 +62,27 @@ def test_schedules_and_sampler_shares():
     two = [GlobalBatchSampler(10, 4, 0, DistInfo(rank=r, world_size=2)) for r in range(2)]
     for g, a, b in zip(one, *two):
         assert sorted(set(a) | set(b)) == sorted(g) and len(a) == len(b)
+
+
+def test_ema_decay_warms_up_so_the_initial_weights_do_not_linger():
+    """Hand-computed: decay_n = min(0.99, (1 + n) / (10 + n)); a net moved from 0 to 1 after init."""
+    import torch
+    from torch import nn
+
+    from pipeline.train import EMA
+
+    net = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.zero_()
+    ema = EMA(net, 0.99)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    ema.update(net)  # decay 1/10 → 0.1 * 0 + 0.9 * 1
+    assert abs(float(ema.state_dict()["weight"]) - 0.9) < 1e-6
+    ema.update(net)  # decay 2/11 → 0.9 * 2/11 + 9/11
+    assert abs(float(ema.state_dict()["weight"]) - (0.9 * 2 / 11 + 9 / 11)) < 1e-6
+    for _ in range(118):
+        ema.update(net)
+    # with a constant 0.99 the initial 0 would still weigh 0.99^120 ≈ 0.30 here
+    assert float(ema.state_dict()["weight"]) > 0.999
+    assert abs(ema.current_decay() - 121 / 130) < 1e-12  # still warming up; reaches 0.99 after 890 updates
