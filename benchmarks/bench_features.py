@@ -70,7 +70,7 @@ def bare_decode(path: Path) -> float:
 
 def our_decode(path: Path, recipe, duration: float) -> float:
     """Seconds for our sampled decode + resize of every window of the recipe."""
-    from pipeline.video.decode import iter_clips, plan_windows
+    from pipeline.features.decode import iter_clips, plan_windows
 
     plan = plan_windows(duration, recipe.fps, recipe.frames, recipe.stride)
     t = time.perf_counter()
@@ -80,7 +80,7 @@ def our_decode(path: Path, recipe, duration: float) -> float:
 
 
 def bench_decode(paths: list[Path], recipe, repeats: int) -> None:
-    from pipeline.video.decode import probe
+    from pipeline.features.decode import probe
 
     durations = [probe(p).duration for p in paths]
     total = sum(durations)
@@ -97,8 +97,8 @@ def bench_extraction(paths: list[Path], backbone: str, features, runtime, repeat
     import torch
 
     from pipeline.datasets.schema import VideoRecord
-    from pipeline.extract import build_backbone, extract_shard
-    from pipeline.video.decode import iter_clips, plan_windows, probe
+    from pipeline.features.extract import build_backbone, extract_shard
+    from pipeline.features.decode import iter_clips, plan_windows, probe
 
     recipe = features.backbone(backbone).recipe
     records = [VideoRecord(video_id=p.stem, dataset="bench", split="test", duration=probe(p).duration,
@@ -169,8 +169,10 @@ def bench_iv2_1b(device: str, seconds: float = 60.0, batch: int = 8) -> None:
 
 
 def main() -> int:
-    from pipeline.config import load_block
-    from pipeline.video.decode import probe
+    from pipeline.core.params import load_block
+    from pipeline.core.params import RuntimeConfig
+    from pipeline.features.params import FeaturesConfig
+    from pipeline.features.decode import probe
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", help="directory of mp4 files to use")
@@ -185,8 +187,8 @@ def main() -> int:
     ap.add_argument("--skip-cpu", action="store_true", help="only the --iv2-1b part")
     args = ap.parse_args()
     if not args.skip_cpu:
-        features = load_block("features", args.params)
-        runtime = dataclasses.replace(load_block("runtime", args.params), workers=args.workers,
+        features = load_block(FeaturesConfig, args.params)
+        runtime = dataclasses.replace(load_block(RuntimeConfig, args.params), workers=args.workers,
                                       threads=args.threads, device="cpu", precision="fp32")
         src = Path(args.videos) if args.videos else ROOT / "data/raw/synth/tal/videos"
         tmp = None

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def rows(backbone: str, features, synth, seed: int, videos: int):
     """(clips, verb labels, kind labels, video index) of every non-ambiguous extraction row."""
-    from pipeline.synthworld import corpus
+    from pipeline.synth import corpus
 
     spec = getattr(features.pretrain, backbone)
     recipe = features.backbone(backbone).recipe
@@ -55,7 +55,10 @@ def main() -> int:
     import torch
 
     from models.backbones import build_video_backbone
-    from pipeline.config import load_block, load_params
+    from pipeline.core.params import load_block, load_params
+    from pipeline.synth.params import SynthConfig
+    from pipeline.core.params import RuntimeConfig
+    from pipeline.features.params import FeaturesConfig
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", default="slowfast")
@@ -65,9 +68,9 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     params = load_params(args.params)
-    features = load_block("features", args.params, params)
-    synth = load_block("synth", args.params, params)
-    seed = load_block("runtime", args.params, params).seed + features.pretrain.seed_offset
+    features = load_block(FeaturesConfig, args.params, params)
+    synth = load_block(SynthConfig, args.params, params)
+    seed = load_block(RuntimeConfig, args.params, params).seed + features.pretrain.seed_offset
     clips, verbs, vids = rows(args.backbone, features, synth, seed, args.videos)
     cfg = features.backbone(args.backbone)
     ckpt = args.checkpoint or cfg.checkpoint

@@ -27,14 +27,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.sada import SadaDetector
-from pipeline.config import (
-    SadaDetectorConfig,
-    SadaInferenceConfig,
-    SadaModelConfig,
-    SadaWeights,
-    build,
-    load_block,
-)
+from models.sada.config import SadaDetectorConfig, SadaInferenceConfig, SadaModelConfig, SadaWeights
+from pipeline.core.params import build, load_block
+from pipeline.sada.params import SadaConfig
 
 
 def _config(model: SadaModelConfig, align: list[str], input_dim: int, classes: int) -> SadaDetectorConfig:
@@ -62,11 +57,13 @@ def toy_da(shift: float, lambda_sada: float, grl: float, seeds: list[int], epoch
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from sada_helpers import inference_config, toy_run, weights, write_toy_world
 
-    from pipeline.config import DatasetScenario, RuntimeConfig, SadaScenario
-    from pipeline.sada_data import resolve_scenario
-    from pipeline.sada_evaluate import evaluate_run
-    from pipeline.sada_predict import predict_run
-    from pipeline.sada_train import train_run
+    from pipeline.datasets.params import DatasetScenario
+    from pipeline.core.params import RuntimeConfig
+    from pipeline.sada.params import SadaScenario
+    from pipeline.sada.data import resolve_scenario
+    from pipeline.sada.evaluate import evaluate_run
+    from pipeline.sada.predict import predict_run
+    from pipeline.sada.train import train_run
 
     write_toy_world(out, videos_per_domain=12, shift=shift, seed=1)
     canonical, features = out / "data/canonical/toy_tal.jsonl", out / "data/features/toy_tal/slowfast"
@@ -107,7 +104,7 @@ def main() -> None:
     if args.toy_da:
         toy_da(args.shift, args.lambda_sada, args.grl, args.seeds, args.epochs, args.out)
         return
-    base = load_block("sada").model
+    base = load_block(SadaConfig).model
     print("parameter counts (plain begin/end head, 6 levels):")
     for name, dim, mlp in (("TriDet EPIC (512)", 512, 1024), ("thesis (1024)", 1024, 2048)):
         model = dataclasses.replace(base, embed_dim=dim, head_dim=dim, sgp_mlp_dim=mlp, disc_hidden=512)
@@ -115,7 +112,7 @@ def main() -> None:
             n = sum(p.numel() for p in SadaDetector(_config(model, align, 2304, 97)).parameters())
             print(f"  {name:18s} {'+'.join(align) or 'source-only':12s} {n / 1e6:8.3f} M")
     model = dataclasses.replace(base, embed_dim=args.dim, head_dim=args.dim, sgp_mlp_dim=2 * args.dim)
-    inference = build(SadaInferenceConfig, dataclasses.asdict(load_block("sada").inference), "sada.inference")
+    inference = build(SadaInferenceConfig, dataclasses.asdict(load_block(SadaConfig).inference), "sada.inference")
     batch = _batch(args.input_dim, args.length, args.classes)
     print(f"speed at dim {args.dim}, input {args.input_dim}, {args.length} rows, 1 thread:")
     for align in ([], ["global"], ["local", "bkg"]):

@@ -31,7 +31,7 @@ def efficiency(args) -> None:
 
     from models.sdst import SDST, parameter_breakdown
     from models.sdst_config import SDSTConfig
-    from pipeline.sdst_efficiency import measure
+    from pipeline.sdst.efficiency import measure
 
     torch.set_num_threads(args.threads)
     print(f"device {args.device} ({torch.cuda.get_device_name() if args.device.startswith('cuda') else 'cpu'}), "
@@ -54,11 +54,15 @@ def efficiency(args) -> None:
 def seeds(args) -> None:
     import torch
 
-    from pipeline import sdst_evaluate, sdst_predict, sdst_train
-    from pipeline.config import load_block
+    from pipeline.sdst import evaluate as sdst_evaluate
+    from pipeline.sdst import predict as sdst_predict
+    from pipeline.sdst import train as sdst_train
+    from pipeline.core.params import load_block
+    from pipeline.sdst.params import SDSTParams
+    from pipeline.core.params import RuntimeConfig
 
-    params = load_block("sdst", args.params)
-    runtime = load_block("runtime", args.params)
+    params = load_block(SDSTParams, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
     data = Path(args.data)
     canonical = data / "canonical" / f"{args.dataset}.jsonl"
     video = data / "features" / args.dataset / params.video_features

@@ -19,8 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import search_evaluate, search_predict, search_train  # noqa: E402
-from pipeline.config import load_block  # noqa: E402
+from pipeline.search_vmr import evaluate as search_evaluate
+from pipeline.search_vmr import predict as search_predict
+from pipeline.search_vmr import train as search_train  # noqa: E402
+from pipeline.core.params import load_block
+from pipeline.search_vmr.params import SearchVMRConfig
+from pipeline.core.params import RuntimeConfig
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", required=True, type=Path)
     args = ap.parse_args(argv)
 
-    cfg = load_block("search_vmr", args.params)
-    runtime = load_block("runtime", args.params)
+    cfg = load_block(SearchVMRConfig, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
     data = args.root / "data"
     paths = search_train.SearchPaths(data / "canonical", data / "features", data / "benchmarks")
     results: dict = {}

@@ -23,10 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline import synth
-from pipeline.config import load_block
-from pipeline.synthworld import writers
-from pipeline.synthworld.render import Renderer
+from pipeline.synth import generate as synth
+from pipeline.core.params import load_block
+from pipeline.synth.params import SynthConfig
+from pipeline.synth import writers
+from pipeline.synth.render import Renderer
 
 
 def per_frame(cfg) -> None:
@@ -112,7 +113,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--probe", type=Path)
     args = ap.parse_args()
-    cfg = load_block("synth", args.params)
+    cfg = load_block(SynthConfig, args.params)
     per_frame(cfg)
     if args.stage:
         stage(cfg, args.workers)

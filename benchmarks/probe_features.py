@@ -55,16 +55,18 @@ def probe(feats: np.ndarray, labels: np.ndarray) -> float:
 def main() -> int:
     import torch
 
-    from pipeline.config import load_block
-    from pipeline.extract import build_backbone
+    from pipeline.core.params import load_block
+    from pipeline.core.params import RuntimeConfig
+    from pipeline.features.params import FeaturesConfig
+    from pipeline.features.extract import build_backbone
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=240)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--backbones", nargs="*", default=["slowfast", "internvideo2"])
     args = ap.parse_args()
-    features = load_block("features", args.params)
-    runtime = dataclasses.replace(load_block("runtime", args.params), device="cpu", precision="fp32", threads=1)
+    features = load_block(FeaturesConfig, args.params)
+    runtime = dataclasses.replace(load_block(RuntimeConfig, args.params), device="cpu", precision="fp32", threads=1)
     rng = np.random.default_rng(0)
     factors = {"colour": rng.integers(0, 4, args.clips), "shape": rng.integers(0, 2, args.clips),
                "motion": rng.integers(0, 2, args.clips)}

@@ -46,7 +46,7 @@ class head 517). The ``deformable_ca`` variant has 4,106,116 and ``shared=False`
 12.43 M); ``w/o tuning`` is the same network at K = 1 (4,541,441; the thesis' 2.70 M w/o-tuning baseline is
 a different, R2-style model).
 
-Batch (see ``pipeline.sdst_data.collate``): ``video [B,K,T,Fv]``, ``video_mask [B,T]`` (True = valid),
+Batch (see ``pipeline.sdst.data.collate``): ``video [B,K,T,Fv]``, ``video_mask [B,T]`` (True = valid),
 ``text [B,K,L,Ft]``, ``text_mask [B,L]``, ``saliency [B,T]`` (≥ 0, 0 on padding), ``windows`` (list of
 ``[n_i, 2]`` normalised (start, end)), ``meta`` (list of dicts with ``qid``, ``vid``, ``duration``, ``time_step``,
 ``clip_len``).
@@ -301,7 +301,7 @@ class SDSTLayer(nn.Module):
 
 
 class SDST(nn.Module):
-    """The side-tuner; ``SDST(config)`` rebuilds it (``pipeline.train`` contract)."""
+    """The side-tuner; ``SDST(config)`` rebuilds it (``pipeline.core.training`` contract)."""
 
     def __init__(self, config: SDSTConfig):
         super().__init__()

@@ -1,4 +1,4 @@
-"""Configuration dataclasses of the SDST side-tuner (torch-free, so ``pipeline.config`` can embed them).
+"""Configuration dataclasses of the SDST side-tuner (torch-free, so ``pipeline.core.params`` can embed them).
 
 ``SDSTModelConfig`` is the ``sdst.model`` block of ``params.yaml``: architecture switches and loss weights.
 Defaults are the thesis' choices (Tab 4.1, DESIGN §9, Tab 4.22 "chosen" loss weights).

@@ -55,8 +55,8 @@ compared to row positions in a separate per-head positional channel the spread i
 default budget localises: oracle caption R_m@0.5 61.5 ± 12.2 (base) and 62.8 ± 8.4 (-SA+QD) after 40 epochs,
 3 seeds, against 6.4 ± 2.2 and 8.5 ± 3.2 before.
 
-``config`` is a :class:`pipeline.config.SearchDETRConfig` (input dims included), so ``SearchDETR(config)``
-rebuilds the architecture from a checkpoint alone (``pipeline.train.load_model``); this module does not
+``config`` is a :class:`models.search_detr_config.SearchDETRConfig` (input dims included), so ``SearchDETR(config)``
+rebuilds the architecture from a checkpoint alone (``pipeline.core.training.load_model``); this module does not
 import ``pipeline``.
 """
 from __future__ import annotations
@@ -295,7 +295,7 @@ class SearchDETR(nn.Module):
     ``forward(batch)`` returns the loss dict in training mode (``"loss"`` plus named sub-losses) and the raw
     outputs in eval mode; ``predict(batch)`` returns moment_detr-format prediction rows.
 
-    Batch keys (see ``pipeline.search_data.collate``): ``video`` [B, T, Dv], ``video_mask`` [B, T] (True =
+    Batch keys (see ``pipeline.search_vmr.data.collate``): ``video`` [B, T, Dv], ``video_mask`` [B, T] (True =
     valid), ``text`` [B, L, Dt], ``text_mask`` [B, L], ``spans`` (list of [n_i, 2] normalised (c, w) tensors),
     ``saliency_pos`` [B, T] (True where a video row lies inside a GT window), and for ``predict`` the lists
     ``qid``, ``vid``, ``duration``.

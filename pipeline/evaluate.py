@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pipeline.io import InputError, _finite, read_json, read_jsonl, write_json
+from pipeline.core.io import InputError, _finite, read_json, read_jsonl, write_json
 from pipeline.metrics import (
     GROUNDING_THRESHOLDS,
     SEARCH_THRESHOLDS,

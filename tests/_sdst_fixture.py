@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.datasets.schema import Moment, Saliency, VideoRecord, write_records
-from pipeline.video.container import write_container
+from pipeline.features.container import write_container
 
 
 def make_fixture(root: Path, n_train: int = 24, n_val: int = 8, video_dim: int = 32, text_dim: int = 24,
@@ -74,7 +74,7 @@ def write_oracle_video_features(canonical: Path, text_dir: Path, out_dir: Path, 
     localise every query; one that misaligns rows, splits or layers cannot.
     """
     from pipeline.datasets.schema import iter_queries, read_records
-    from pipeline.video.container import FeatureContainer
+    from pipeline.features.container import FeatureContainer
 
     rng = np.random.default_rng(seed)
     proj = None

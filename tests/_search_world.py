@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.datasets.schema import Moment, VideoRecord, write_records
-from pipeline.io import write_json
-from pipeline.video.container import write_container
+from pipeline.core.io import write_json
+from pipeline.features.container import write_container
 
 DATASET = "toy_captions"
 

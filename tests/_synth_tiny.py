@@ -6,8 +6,9 @@ import copy
 import av
 import numpy as np
 
-from pipeline.config import SynthConfig, build, load_params
-from pipeline.profile import deep_merge
+from pipeline.synth.params import SynthConfig
+from pipeline.core.params import build, load_params
+from pipeline.profiles import deep_merge
 
 from conftest import REPO_ROOT
 

@@ -11,18 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.config import (
-    SadaData,
-    SadaDetectorConfig,
-    SadaInferenceConfig,
-    SadaModelConfig,
-    SadaScenario,
-    SadaVariant,
-    SadaWeights,
-    TrainConfig,
-)
+from pipeline.sada.params import SadaData, SadaScenario, SadaVariant
+from models.sada.config import SadaDetectorConfig, SadaInferenceConfig, SadaModelConfig, SadaWeights
+from pipeline.core.params import TrainConfig
 from pipeline.datasets.schema import Moment, VideoRecord, write_records
-from pipeline.video.container import write_container
+from pipeline.features.container import write_container
 
 EPIC_RANGES = [(0, 4), (2, 8), (4, 16), (8, 32), (16, 64), (32, 10000)]
 TIME_STEP, WINDOW = 0.5, 1.0
@@ -130,7 +123,7 @@ def toy_scenario() -> SadaScenario:
 
 
 def toy_run(seeds=(0,), epochs: int = 2, align=("local", "bkg")) -> dict:
-    """The typed pieces ``pipeline.sada_train.train_run`` expects, sized for tests."""
+    """The typed pieces ``pipeline.sada.train.train_run`` expects, sized for tests."""
     return {
         "dataset": "toy_tal",
         "seeds": list(seeds),

@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from pipeline.claims import main, read_stat, run
-from pipeline.config import ClaimsConfig, ClaimsSada, ClaimsSdst, ClaimsSearch, load_block
-from pipeline.io import InputError
-from pipeline.profile import apply_profile
+from pipeline.report.claims import main, read_stat, run
+from pipeline.sada.params import SadaConfig
+from pipeline.sdst.params import SDSTParams
+from pipeline.search_vmr.params import SearchVMRConfig
+from pipeline.report.params import ClaimsConfig, ClaimsSada, ClaimsSdst, ClaimsSearch
+from pipeline.core.params import load_block
+from pipeline.querygen.params import QuerygenConfig
+from pipeline.core.io import InputError
+from pipeline.profiles import apply_profile
 
 
 def _write(root: Path, rel: str, data: dict) -> None:
@@ -146,9 +151,9 @@ def test_claims_name_runs_the_pipeline_makes(tmp_path, profile):
     else:
         params = None
     path = tmp_path / "p.yaml" if profile else REPO_ROOT / "params.yaml"
-    cfg = load_block("claims", path, params)
-    sada, search, sdst = (load_block(b, path, params) for b in ("sada", "search_vmr", "sdst"))
-    querygen = load_block("querygen", path, params)
+    cfg = load_block(ClaimsConfig, path, params)
+    sada, search, sdst = (load_block(b, path, params) for b in (SadaConfig, SearchVMRConfig, SDSTParams))
+    querygen = load_block(QuerygenConfig, path, params)
     assert set(cfg.sada.scenarios) <= set(sada.scenarios)
     assert {cfg.sada.method, cfg.sada.baseline, *cfg.sada.beside} <= set(sada.variants)
     assert cfg.search_vmr.benchmark in search.benchmarks
@@ -161,7 +166,7 @@ def test_claims_name_runs_the_pipeline_makes(tmp_path, profile):
 
 
 def test_report_section_shows_each_claim(metrics, tmp_path):
-    from pipeline.report import build_report
+    from pipeline.report.build import build_report
 
     reports = tmp_path / "reports"
     run(CFG, metrics, reports / "metrics" / "claims")

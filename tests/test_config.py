@@ -5,8 +5,9 @@ from typing import Literal
 import pytest
 import yaml
 
-from pipeline.config import BLOCKS, ConfigError, build, load_block, load_params
-from pipeline.profile import apply_profile, deep_merge
+from pipeline.core.params import ConfigError, RuntimeConfig, build, load_block, load_params
+from pipeline.profiles import BLOCKS, apply_profile, deep_merge
+from pipeline.sdst.params import SDSTParams
 
 from conftest import REPO_ROOT
 
@@ -34,15 +35,26 @@ def test_every_block_of_the_shipped_params_loads():
     params = load_params(REPO_ROOT / "params.yaml")
     assert set(params) == set(BLOCKS), "params.yaml blocks and config dataclasses must match one to one"
     for name in params:
-        cfg = load_block(name, params=params)
+        cfg = load_block(BLOCKS[name], params=params)
         assert type(cfg) is BLOCKS[name]
 
 
 def test_every_block_of_the_smoke_profile_loads(tmp_path):
     merged = apply_profile(REPO_ROOT / "params.yaml", REPO_ROOT / "profiles/smoke.yaml", tmp_path / "p.yaml")
     for name in merged:
-        load_block(name, params=merged)
+        load_block(BLOCKS[name], params=merged)
     assert yaml.safe_load((tmp_path / "p.yaml").read_text()) == merged
+
+
+def test_a_profile_keeps_the_comments_of_params_yaml(tmp_path):
+    """The knobs are documented in params.yaml's comments: applying a profile must not delete them."""
+    apply_profile(REPO_ROOT / "params.yaml", REPO_ROOT / "profiles/smoke.yaml", tmp_path / "p.yaml")
+    written = (tmp_path / "p.yaml").read_text()
+    shipped = (REPO_ROOT / "params.yaml").read_text()
+    for line in shipped.splitlines():
+        if line.lstrip().startswith("#"):
+            assert line in written, f"comment line lost: {line!r}"
+    assert "# pipeline.core.training.fit" in written  # an end-of-line comment survives too
 
 
 def test_build_converts_nested_values():
@@ -79,9 +91,9 @@ def test_load_block_names_the_file(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("runtime: {device: cpu, seed: 0, workers: 0, precision: fp64, threads: 1}\n")
     with pytest.raises(ConfigError, match=r"params.yaml: runtime.precision"):
-        load_block("runtime", path=path)
+        load_block(RuntimeConfig, path=path)
     with pytest.raises(ConfigError, match="missing block 'sdst'|unknown params block"):
-        load_block("sdst", path=path)
+        load_block(SDSTParams, path=path)
 
 
 def test_profile_rejects_unknown_override_keys():

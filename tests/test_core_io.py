@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from pipeline.datasets.schema import Moment, Saliency, VideoRecord, iter_queries, read_records, write_records
-from pipeline.io import InputError, atomic_path, read_jsonl, write_json
-from pipeline.video.container import FeatureContainer, container_paths, write_container
+from pipeline.core.io import InputError, atomic_path, read_jsonl, write_json
+from pipeline.features.container import FeatureContainer, container_paths, write_container
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):

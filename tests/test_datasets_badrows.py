@@ -2,7 +2,7 @@
 import pytest
 
 from pipeline.datasets.badrows import BadRowReport
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 
 def test_window_checks_per_policy():

@@ -4,7 +4,7 @@ import pytest
 
 from fixtures_realformats import write_anc, write_charades_sta, write_hd_epic, write_tacos, write_youcook2
 from pipeline.datasets import activitynet_captions, charades_sta, hd_epic, tacos, youcook2
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 
 def test_activitynet_captions_clip(tmp_path):

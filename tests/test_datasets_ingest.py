@@ -6,8 +6,10 @@ import yaml
 
 from conftest import REPO_ROOT
 from fixtures_realformats import write_anc, write_epic, write_qvh
-from pipeline import dataset_stats, ingest
-from pipeline.config import ConfigError, build, DatasetsConfig, load_block
+from pipeline.datasets import stats as dataset_stats
+from pipeline.datasets import ingest
+from pipeline.core.params import ConfigError, build, load_block
+from pipeline.datasets.params import DatasetsConfig
 from pipeline.datasets.schema import read_records
 
 
@@ -76,7 +78,7 @@ def test_datasets_block_validation():
 
 
 def test_shipped_params_sources_validate():
-    cfg = load_block("datasets", REPO_ROOT / "params.yaml")
+    cfg = load_block(DatasetsConfig, REPO_ROOT / "params.yaml")
     assert list(cfg.sources) == ["synth_tal", "synth_captions", "synth_qvh"]
     for name, source in cfg.sources.items():
         ingest.adapter_for(name, source)  # every adapter option of the shipped params is valid

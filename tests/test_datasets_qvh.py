@@ -4,7 +4,7 @@ import pytest
 from fixtures_realformats import write_qvh
 from pipeline.datasets import qvhighlights
 from pipeline.datasets.schema import iter_queries
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 OPTS = qvhighlights.Options(splits={"train": "highlight_train_release.jsonl"})
 

@@ -1,8 +1,8 @@
 """Dataset statistics (thesis Tab 2.1 / 3.1 shape) and scenario selection on hand-made records."""
 import pytest
 
-from pipeline.config import DatasetScenario
-from pipeline.dataset_stats import dataset_stats, split_stats
+from pipeline.datasets.params import DatasetScenario
+from pipeline.datasets.stats import dataset_stats, split_stats
 from pipeline.datasets.scenarios import matches, select
 from pipeline.datasets.schema import Moment, Saliency, VideoRecord
 

@@ -3,7 +3,7 @@ import pytest
 
 from fixtures_realformats import write_charades_ego, write_epic
 from pipeline.datasets import charades_ego, epic_kitchens_100
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 ALL_BAD = {"start_ge_end": 1, "past_duration": 1, "unknown_class": 1, "malformed_timestamp": 1,
            "unknown_video": 1, "malformed_row": 1}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from features_helpers import make_video, render_frames, truncate, write_video
 
-from pipeline.video.decode import VideoError, decode_at, iter_clips, output_size, plan_windows, probe
+from pipeline.features.decode import VideoError, decode_at, iter_clips, output_size, plan_windows, probe
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from features_helpers import make_video, truncate
 
-from pipeline import extract as extract_mod
-from pipeline.config import FeaturesConfig, RuntimeConfig, build
+from pipeline.features import extract as extract_mod
+from pipeline.features.params import FeaturesConfig
+from pipeline.core.params import RuntimeConfig, build
 from pipeline.datasets.schema import VideoRecord, write_records
-from pipeline.extract import ExtractionError, extract_shard, shard_records
-from pipeline.io import InputError
-from pipeline.merge_features import merge_shards
-from pipeline.video.container import FeatureContainer
+from pipeline.features.extract import ExtractionError, extract_shard, shard_records
+from pipeline.core.io import InputError
+from pipeline.features.merge import merge_shards
+from pipeline.features.container import FeatureContainer
 
 RUNTIME = RuntimeConfig(device="cpu", seed=0, workers=0, precision="fp32", threads=1)
 TINY_IV2 = {"patch_size": 16, "embed_dim": 32, "depth": 3, "num_heads": 2, "mlp_ratio": 2.0, "clip_embed_dim": 24,
@@ -204,10 +205,10 @@ def test_merge_rejects_stale_or_missing_shards(world, tmp_path):
 
 
 def test_cli_stages(world, tmp_path, monkeypatch):
-    """``python -m pipeline.extract`` / ``merge_features`` on a params file, as DVC runs them."""
+    """``python -m pipeline.features.extract`` / ``merge_features`` on a params file, as DVC runs them."""
     import yaml
 
-    from pipeline import merge_features
+    from pipeline.features import merge as merge_features
 
     root, _ = world
     cfg = dataclasses.asdict(features_config(num_shards=2, shards=[0, 1]))

@@ -12,9 +12,9 @@ from test_features_extract import RUNTIME, features_config
 from models.backbones import build_text_tower
 from models.backbones.text import minilm_dir
 from pipeline.datasets.schema import Moment, VideoRecord, write_records
-from pipeline.extract_text import extract_text
-from pipeline.io import InputError
-from pipeline.video.container import FeatureContainer
+from pipeline.features.extract_text import extract_text
+from pipeline.core.io import InputError
+from pipeline.features.container import FeatureContainer
 
 
 @pytest.fixture(scope="module")

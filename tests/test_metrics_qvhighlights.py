@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.metrics import MetricsWarning, qvhighlights_eval
 from pipeline.metrics.qvhighlights import highlight_average_precision
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from pipeline.datasets.schema import Query
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.metrics import MetricsWarning, grounding_eval, search_eval
 
 pytestmark = pytest.mark.filterwarnings("ignore::pipeline.metrics.MetricsWarning")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.metrics import TAL_THRESHOLDS, MetricsWarning, load_anet_ground_truth, tal_map
 
 pytestmark = pytest.mark.filterwarnings("ignore::pipeline.metrics.MetricsWarning")

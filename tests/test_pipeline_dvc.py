@@ -73,7 +73,7 @@ def repo(tmp_path_factory) -> Path:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, root / rel)
     run(["git", "init", "-q", "-b", "main"], root)
-    run([sys.executable, "-m", "pipeline.profile", "smoke"], root)
+    run([sys.executable, "-m", "pipeline.profiles", "smoke"], root)
     remote = root.parent / "remote"
     run(["dvc", "remote", "add", "-d", "local", str(remote)], root)
     run(["git", "add", "-A"], root)

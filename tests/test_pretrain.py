@@ -1,4 +1,4 @@
-"""Embedded backbone pretraining (pipeline/pretrain.py, pipeline/synthworld/corpus.py; DESIGN §4a).
+"""Embedded backbone pretraining (pipeline/features/pretrain.py, pipeline/synth/corpus.py; DESIGN §4a).
 
 Tiny world (tests/_synth_tiny.py), tiny backbones and a few steps: the corpus is disjoint from the downstream
 videos and deterministic, its pixels match what extraction decodes, training lowers the loss, the written
@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import pretrain as P
-from pipeline.config import (ClipRecipe, FeaturesConfig, PretrainConfig, PretrainSpec,
-                             RuntimeConfig, build, load_params)
-from pipeline.synth import plan_mixed, plan_tal
-from pipeline.synthworld import corpus, writers
-from pipeline.video.decode import decode_at, plan_windows
+from pipeline.features import pretrain as P
+from pipeline.features.params import ClipRecipe, FeaturesConfig, PretrainConfig, PretrainSpec
+from pipeline.core.params import RuntimeConfig, build, load_params
+from pipeline.synth.generate import plan_mixed, plan_tal
+from pipeline.synth import corpus, writers
+from pipeline.features.decode import decode_at, plan_windows
 
 from _synth_tiny import tiny_config
 from conftest import REPO_ROOT
@@ -177,7 +177,7 @@ def test_an_interrupted_run_resumes_from_its_saved_step(tmp_path):
 
 
 def test_config_rejects_a_backbone_without_spec_and_bad_ranges():
-    from pipeline.config import ConfigError
+    from pipeline.core.params import ConfigError
 
     with pytest.raises(ConfigError, match="features.pretrain.internvideo2"):
         PretrainConfig(backbones=["internvideo2"], seed_offset=0)

@@ -1,4 +1,4 @@
-"""Linear feature probes (``pipeline.probe_features``): hand-checkable probes and the stage end to end."""
+"""Linear feature probes (``pipeline.features.probes``): hand-checkable probes and the stage end to end."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ import pytest
 import yaml
 from features_helpers import make_video
 
-from pipeline import probe_features as pf
+from pipeline.features import probes as pf
 from pipeline.datasets.schema import Moment, VideoRecord, write_records
-from pipeline.reporting import probes as probes_report
-from pipeline.video.container import write_container
+from pipeline.report.sections import probes as probes_report
+from pipeline.features.container import write_container
 
 from conftest import REPO_ROOT
 
@@ -181,10 +181,12 @@ def test_stage_writes_both_arms_with_the_documented_keys(toy, monkeypatch):
 
 
 def test_stage_without_text_features_or_scenarios_omits_those_keys(toy, tmp_path):
-    from pipeline.config import load_block
+    from pipeline.core.params import load_block
+    from pipeline.core.params import RuntimeConfig
+    from pipeline.features.params import FeaturesConfig
 
-    features = load_block("features", toy / "params.yaml")
-    runtime = load_block("runtime", toy / "params.yaml")
+    features = load_block(FeaturesConfig, toy / "params.yaml")
+    runtime = load_block(RuntimeConfig, toy / "params.yaml")
     recs = [json.loads(line) for line in (toy / "toy.jsonl").read_text().splitlines()]
     for r in recs:  # a TAL-like copy: labels only, no texts, no query ids
         r["moments"] = [{**mo, "text": None, "query_id": None} for mo in r["moments"]]

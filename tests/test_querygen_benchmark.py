@@ -2,7 +2,7 @@
 import pytest
 
 from pipeline.datasets.schema import Moment, VideoRecord, iter_queries
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.querygen.benchmark import SearchQuery, build_sets, table_stats
 from pipeline.querygen.windows import window_record, window_records
 
@@ -103,9 +103,9 @@ def test_hdepic_windows():
 
 
 def test_report_section(tmp_path, toy):
-    from pipeline.io import write_json
+    from pipeline.core.io import write_json
     from pipeline.querygen.benchmark import stats_by_split
-    from pipeline.reporting.querygen import render
+    from pipeline.report.sections.querygen import render
 
     assert render(tmp_path) == ""
     records, queries = toy

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import QuerygenSource, QuerygenWindow, load_block
+from pipeline.querygen.params import QuerygenSource, QuerygenWindow
+from pipeline.core.params import load_block
+from pipeline.querygen.params import QuerygenConfig
 from pipeline.datasets.schema import Moment, VideoRecord
 from pipeline.querygen.llm import CachedLLM, GenStats, LLMCache
 from pipeline.querygen.oracle import (
@@ -14,11 +16,11 @@ from pipeline.querygen.oracle import (
     rewrite_scores,
     token_f1,
 )
-from pipeline.querygen_aggregate import aggregate_groups
-from pipeline.querygen_group import group_rows
-from pipeline.querygen_oracle import score
-from pipeline.querygen_prepare import prepare
-from pipeline.querygen_validate import validate_rows
+from pipeline.querygen.aggregate import aggregate_groups
+from pipeline.querygen.group import group_rows
+from pipeline.querygen.oracle_score import score
+from pipeline.querygen.prepare import prepare
+from pipeline.querygen.validate import validate_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +44,7 @@ def fake_llm(tmp_path, answer, name="scripted"):
 
 @pytest.fixture()
 def cfg():
-    return load_block("querygen", ROOT / "params.yaml")
+    return load_block(QuerygenConfig, ROOT / "params.yaml")
 
 
 ROWS = [

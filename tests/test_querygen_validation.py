@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.querygen.grounding import (
     check,
     content_words,

@@ -131,7 +131,7 @@ def test_parameter_counts_match_the_reference_detector(classes, input_dim, windo
 
     from sada_helpers import model_config, weights
 
-    from pipeline.config import SadaDetectorConfig
+    from models.sada.config import SadaDetectorConfig
 
     cfg = dataclasses.replace(model_config(512), sgp_mlp_dim=1024, head_dim=512, sgp_window=window, sgp_k=k)
     model = SadaDetector(SadaDetectorConfig(model=cfg, weights=weights(), align=[], input_dim=input_dim,

@@ -12,8 +12,8 @@ import torch
 from sada_helpers import detector_config, random_batch
 
 from models.sada import SadaDetector
-from pipeline.config import TrainConfig
-from pipeline.train import checkpoint_header, load_model
+from pipeline.core.params import TrainConfig
+from pipeline.core.training import checkpoint_header, load_model
 
 
 def _trained_sada(steps: int = 3) -> SadaDetector:

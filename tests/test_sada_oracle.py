@@ -22,9 +22,11 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT
-from pipeline.config import DatasetScenario, RuntimeConfig, SadaInferenceConfig, build, load_params
+from pipeline.datasets.params import DatasetScenario
+from pipeline.core.params import RuntimeConfig, build, load_params
+from models.sada.config import SadaInferenceConfig
 from pipeline.datasets.schema import Moment, VideoRecord, write_records
-from pipeline.video.container import write_container
+from pipeline.features.container import write_container
 
 NAME, BACKBONE = "oracle_tal", "slowfast"
 STEP, WINDOW = 4 / 7.5, 8 / 7.5  # the embedded SlowFast recipe (fps 7.5, 8 frames, stride 4)
@@ -90,7 +92,7 @@ def write_oracle_world(root: Path, train_per_domain: int = 10, val_per_domain: i
 def _config(variant: str, seeds) -> tuple[dict, SadaInferenceConfig, dict]:
     """The stage's own run config from the shipped params, pointed at the oracle world (first shipped scenario's
     spec, the variant's spec, ``seeds``)."""
-    from pipeline import sada_train
+    from pipeline.sada import train as sada_train
 
     params = load_params(REPO_ROOT / "params.yaml")
     scenario_name = params["sada"]["scenarios"][0]
@@ -107,7 +109,8 @@ def _config(variant: str, seeds) -> tuple[dict, SadaInferenceConfig, dict]:
 def predict_and_evaluate(canonical: Path, features: Path, train_dir: Path, out: Path, variant: str,
                          seeds=(0,)) -> dict:
     """The real ``sada_predict`` → ``sada_evaluate`` stage functions for trained models in ``train_dir``."""
-    from pipeline import sada_evaluate, sada_predict
+    from pipeline.sada import evaluate as sada_evaluate
+    from pipeline.sada import predict as sada_predict
 
     run, inference, ev = _config(variant, seeds)
     sada_predict.predict_run(run["selectors"], run["scenario"], canonical, features, train_dir, out / "predict",
@@ -119,8 +122,8 @@ def predict_and_evaluate(canonical: Path, features: Path, train_dir: Path, out: 
 def run_stages(root: Path, variant: str, out: Path, seeds=(0,)) -> dict:
     """The real train → predict → evaluate stage functions on the oracle world under ``root`` with the shipped
     ``sada`` config; returns the evaluate metrics (models in ``out/train``)."""
-    from pipeline import sada_train
-    from pipeline.sada_data import resolve_scenario
+    from pipeline.sada import train as sada_train
+    from pipeline.sada.data import resolve_scenario
 
     run, _, _ = _config(variant, seeds)
     canonical = root / "data" / "canonical" / f"{NAME}.jsonl"
@@ -140,7 +143,7 @@ def oracle_world(tmp_path_factory) -> Path:
 def test_oracle_rows_encode_the_labels(oracle_world):
     """The fixture itself: a row whose window lies inside a moment decodes to that moment's class."""
     from pipeline.datasets.schema import read_records
-    from pipeline.video.container import FeatureContainer
+    from pipeline.features.container import FeatureContainer
 
     rec = read_records(oracle_world / "data/canonical" / f"{NAME}.jsonl")[0]
     feats = np.asarray(FeatureContainer(oracle_world / "data/features" / NAME / BACKBONE / rec.split)[rec.video_id],
@@ -156,7 +159,7 @@ def test_oracle_rows_encode_the_labels(oracle_world):
 
 def _misaligned(root: Path, out: Path, rows: int) -> Path:
     """The ``val`` oracle features of ``root`` delayed by ``rows`` rows (a broken row ↔ time mapping)."""
-    from pipeline.video.container import FeatureContainer
+    from pipeline.features.container import FeatureContainer
 
     src = FeatureContainer(root / "data" / "features" / NAME / BACKBONE / "val")
     items = [(vid, np.roll(np.asarray(src[vid]), rows, axis=0)) for vid in src.keys()]

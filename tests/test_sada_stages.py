@@ -11,9 +11,12 @@ import torch
 import yaml
 from sada_helpers import toy_run, toy_scenario, write_toy_world
 
-from pipeline.config import ConfigError, DatasetScenario, RuntimeConfig, load_block
+from pipeline.core.params import ConfigError, RuntimeConfig, load_block
+from pipeline.sada.params import SadaConfig
+from pipeline.datasets.params import DatasetsConfig
+from pipeline.datasets.params import DatasetScenario
 from pipeline.metrics.tal import load_anet_ground_truth, tal_map
-from pipeline.sada_data import (
+from pipeline.sada.data import (
     SOURCE,
     PairCollate,
     PairedDomainDataset,
@@ -72,8 +75,8 @@ def test_unknown_domain_value_is_a_clear_error(world):
 
 
 def test_shipped_params_pass_the_cross_checks():
-    cfg = load_block("sada")
-    datasets = load_block("datasets")
+    cfg = load_block(SadaConfig)
+    datasets = load_block(DatasetsConfig)
     check_config(cfg, datasets.scenarios)
     bad = dict(datasets.scenarios)
     bad[cfg.scenarios[0]] = DatasetScenario(dataset="elsewhere", source={}, target={})
@@ -85,8 +88,10 @@ def test_shipped_params_pass_the_cross_checks():
 def test_stages_end_to_end_and_report(world, tmp_path):
     from sada_helpers import inference_config
 
-    from pipeline import sada_evaluate, sada_predict, sada_train
-    from pipeline.reporting import sada as sada_report
+    from pipeline.sada import evaluate as sada_evaluate
+    from pipeline.sada import predict as sada_predict
+    from pipeline.sada import train as sada_train
+    from pipeline.report.sections import sada as sada_report
 
     root, _ = world
     run = toy_run(seeds=(0, 1), epochs=2)
@@ -123,9 +128,9 @@ def test_tiny_overfit_on_source_domain(world, tmp_path):
     """Trained briefly on 6 source videos, the detector localises their actions (mAP far above chance)."""
     from sada_helpers import inference_config
 
-    from pipeline.sada_predict import ground_truth, predict_videos
-    from pipeline.sada_train import train_run
-    from pipeline.train import load_model
+    from pipeline.sada.predict import ground_truth, predict_videos
+    from pipeline.sada.train import train_run
+    from pipeline.core.training import load_model
 
     root, _ = world
     run = toy_run(seeds=(0,), epochs=16, align=())
@@ -141,7 +146,7 @@ def test_tiny_overfit_on_source_domain(world, tmp_path):
 
 
 def test_cli_reports_params_errors(tmp_path, capsys):
-    from pipeline import sada_train
+    from pipeline.sada import train as sada_train
 
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text(encoding="utf-8"))
     params["sada"]["scenario_specs"].pop(params["sada"]["scenarios"][0])
@@ -153,7 +158,7 @@ def test_cli_reports_params_errors(tmp_path, capsys):
 
 
 def test_knn_mixing_is_one_for_shuffled_domains_and_zero_for_separated_ones():
-    from pipeline.sada_evaluate import knn_cross_domain
+    from pipeline.sada.evaluate import knn_cross_domain
 
     rng = np.random.default_rng(0)
     emb = rng.normal(size=(400, 4))

@@ -11,8 +11,8 @@ import torch
 from models.common import temporal_iou_np
 from models.sdst import SDST, count_parameters, parameter_breakdown, sample_1d
 from models.sdst_config import SDSTConfig, SDSTModelConfig
-from pipeline.config import TrainConfig
-from pipeline.train import fit
+from pipeline.core.params import TrainConfig
+from pipeline.core.training import fit
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _sdst_fixture import make_fixture  # noqa: E402
@@ -109,7 +109,7 @@ def test_parameter_count_at_real_dims_is_pinned(capsys):
 
 
 def test_tiny_overfit_loss_down_and_r1_up(tmp_path):
-    from pipeline.sdst_data import SDSTDataset, collate, select_layers
+    from pipeline.sdst.data import SDSTDataset, collate, select_layers
 
     paths = make_fixture(tmp_path, n_train=12, n_val=2)
     choice = select_layers([3, 4, 5, 6], [1, 2, 3, 4], 2, [], False, "shallow_to_deep", "fixture")

@@ -45,7 +45,9 @@ def _params(tmp: Path) -> Path:
 
 
 def _run(tmp: Path, paths: dict, params: Path, variant: str) -> dict:
-    from pipeline import sdst_evaluate, sdst_predict, sdst_train
+    from pipeline.sdst import evaluate as sdst_evaluate
+    from pipeline.sdst import predict as sdst_predict
+    from pipeline.sdst import train as sdst_train
 
     feats = ["--canonical", str(paths["canonical"]), "--video-features", str(paths["oracle"]),
              "--text-features", str(paths["text"])]

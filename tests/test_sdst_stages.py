@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.io import InputError
-from pipeline.sdst_data import select_layers
+from pipeline.core.io import InputError
+from pipeline.sdst.data import select_layers
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _sdst_fixture import make_fixture  # noqa: E402
@@ -41,7 +41,7 @@ def test_feature_stats_and_standardized_model(tmp_path):
 
     from models.sdst import SDST
     from models.sdst_config import SDSTConfig, SDSTModelConfig
-    from pipeline.sdst_data import SDSTDataset, collate, feature_stats
+    from pipeline.sdst.data import SDSTDataset, collate, feature_stats
 
     paths = make_fixture(tmp_path, n_train=4, n_val=2)
     choice = select_layers([3, 4, 5, 6], [1, 2, 3, 4], 2, [], False, "shallow_to_deep", "x")
@@ -60,7 +60,7 @@ def test_feature_stats_and_standardized_model(tmp_path):
 
 def _params(tmp: Path, **train) -> Path:
     """params.yaml = the repo's with the smoke profile, plus a `toy_qvh` dataset entry."""
-    from pipeline.profile import deep_merge
+    from pipeline.profiles import deep_merge
 
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = deep_merge(base, yaml.safe_load((ROOT / "profiles" / "smoke.yaml").read_text()))
@@ -80,7 +80,8 @@ def _args(paths, extra):
 
 
 def _predict_evaluate(tmp: Path, paths, params: Path, run: str, variant: str = "sdst") -> dict:
-    from pipeline import sdst_evaluate, sdst_predict
+    from pipeline.sdst import evaluate as sdst_evaluate
+    from pipeline.sdst import predict as sdst_predict
 
     models = tmp / run
     pred = tmp / f"{run}_pred"
@@ -96,7 +97,7 @@ def _predict_evaluate(tmp: Path, paths, params: Path, run: str, variant: str = "
 def _torchrun(n: int, tmp: Path, paths, params: Path, run: str, variant: str = "sdst") -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "-m",
-           "pipeline.sdst_train", "--dataset", "toy_qvh", "--variant", variant, "--out", str(tmp / run),
+           "pipeline.sdst.train", "--dataset", "toy_qvh", "--variant", variant, "--out", str(tmp / run),
            "--params", str(params)] + _args(paths, [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -134,8 +135,9 @@ def test_train_predict_evaluate_and_ddp_matches_single(tmp_path):
 def test_stage_errors_and_resume(tmp_path, capsys):
     import torch
 
-    from pipeline import sdst_train
-    from pipeline.config import load_block
+    from pipeline.sdst import train as sdst_train
+    from pipeline.core.params import load_block
+    from pipeline.sdst.params import SDSTParams
 
     paths = make_fixture(tmp_path / "fx", n_train=8, n_val=2)
     params = _params(tmp_path, epochs=2)
@@ -152,9 +154,9 @@ def test_stage_errors_and_resume(tmp_path, capsys):
     # resume: stop after 1 epoch, rerun → same weights as the uninterrupted run above
     data["sdst"]["K"] = 4
     params.write_text(yaml.safe_dump(data))
-    sdst_params = load_block("sdst", params)
-    from pipeline.sdst_data import LayerChoice, SDSTDataset, collate
-    from pipeline.train import fit, load_model
+    sdst_params = load_block(SDSTParams, params)
+    from pipeline.sdst.data import LayerChoice, SDSTDataset, collate
+    from pipeline.core.training import fit, load_model
     import functools
 
     full, _ = load_model(tmp_path / "bad" / "seed_0" / "model.pt")
@@ -172,8 +174,8 @@ def test_stage_errors_and_resume(tmp_path, capsys):
 
 
 def test_efficiency_and_report(tmp_path):
-    from pipeline import sdst_efficiency
-    from pipeline.reporting.sdst import render
+    from pipeline.sdst import efficiency as sdst_efficiency
+    from pipeline.report.sections.sdst import render
 
     params = _params(tmp_path)
     out = tmp_path / "reports" / "metrics" / "sdst" / "efficiency"
@@ -200,7 +202,7 @@ def test_seeds_train_resume_and_mean_std(tmp_path, capsys):
     (nothing retrained); the metrics file keeps ``metrics`` = the mean over seeds and adds std / per-seed."""
     import torch
 
-    from pipeline import sdst_train
+    from pipeline.sdst import train as sdst_train
 
     paths = make_fixture(tmp_path / "fx", n_train=8, n_val=4)
     params = _params(tmp_path, epochs=2)
@@ -233,7 +235,7 @@ def test_seeds_train_resume_and_mean_std(tmp_path, capsys):
     # a seed named in params but never trained is a clear error naming the missing checkpoint
     data["sdst"]["seeds"] = [0, 7]
     params.write_text(yaml.safe_dump(data))
-    from pipeline import sdst_predict
+    from pipeline.sdst import predict as sdst_predict
 
     rc = sdst_predict.main(["--dataset", "toy_qvh", "--models", str(run), "--out", str(tmp_path / "p7"),
                             "--params", str(params)] + _args(paths, []))

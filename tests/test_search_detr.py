@@ -9,8 +9,9 @@ import torch
 
 from models.common import nms_1d
 from models.search_detr import SearchDETR
-from pipeline.config import SearchDETRConfig, TrainConfig
-from pipeline.search_data import collate
+from models.search_detr_config import SearchDETRConfig
+from pipeline.core.params import TrainConfig
+from pipeline.search_vmr.data import collate
 
 BASE = SearchDETRConfig(
     hidden_dim=32, num_heads=4, enc_layers=1, dec_layers=2, ffn_dim=64, dropout=0.0, input_dropout=0.0,
@@ -235,7 +236,7 @@ def _overfit_items(n: int = 8, T: int = 16, dim: int = 10) -> list[dict]:
 
 
 def test_tiny_overfit_with_the_generic_loop(tmp_path):
-    from pipeline.train import fit
+    from pipeline.core.training import fit
 
     torch.set_num_threads(1)
     items = _overfit_items()
@@ -253,7 +254,7 @@ def test_tiny_overfit_with_the_generic_loop(tmp_path):
         hits += inter / (max(e, ge) - min(s, gs)) >= 0.5
     assert hits >= 6, rows
     # the checkpoint rebuilds the same model from its own config
-    from pipeline.train import load_model
+    from pipeline.core.training import load_model
 
     again, ckpt = load_model(res.checkpoint)
     assert ckpt["model_config"]["video_dim"] == 10

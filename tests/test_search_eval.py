@@ -6,10 +6,12 @@ import json
 
 import pytest
 
-from pipeline.config import (SearchDETRConfig, SearchVMRBenchmark, SearchVMRConfig, SearchVMRData,
-                             SearchVMRInference, SearchVMRVariant, TrainConfig, load_block)
-from pipeline.io import InputError
-from pipeline.search_evaluate import GTQuery, level_protocol
+from models.search_detr_config import SearchDETRConfig
+from pipeline.search_vmr.params import SearchVMRBenchmark, SearchVMRConfig, SearchVMRData, SearchVMRInference, SearchVMRVariant
+from pipeline.core.params import TrainConfig, load_block
+from pipeline.core.params import RuntimeConfig
+from pipeline.core.io import InputError
+from pipeline.search_vmr.evaluate import GTQuery, level_protocol
 from _search_world import DATASET, build_world  # noqa: E402  (tests/ is on sys.path under pytest)
 
 # ----------------------------------------------------------------------------- protocol
@@ -62,7 +64,7 @@ def test_protocol_rejects_a_moment_twice():
 
 
 def tiny_config() -> SearchVMRConfig:
-    base = load_block("search_vmr")
+    base = load_block(SearchVMRConfig)
     model = dataclasses.replace(base.model, hidden_dim=16, num_heads=2, enc_layers=1, dec_layers=1, ffn_dim=32,
                                 num_queries=4)
     return dataclasses.replace(
@@ -89,10 +91,12 @@ def world(tmp_path_factory):
 
 
 def test_train_predict_evaluate_end_to_end(world):
-    from pipeline import search_evaluate, search_predict, search_train
+    from pipeline.search_vmr import evaluate as search_evaluate
+    from pipeline.search_vmr import predict as search_predict
+    from pipeline.search_vmr import train as search_train
 
     cfg = tiny_config()
-    runtime = dataclasses.replace(load_block("runtime"), threads=1)
+    runtime = dataclasses.replace(load_block(RuntimeConfig), threads=1)
     paths = search_train.SearchPaths(world / "data/canonical", world / "data/features", world / "data/benchmarks")
     for variant in ("no_sa_qd", "oracle"):
         out = world / "data/search_vmr" / DATASET / variant

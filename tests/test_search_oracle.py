@@ -12,9 +12,12 @@ import dataclasses
 
 import pytest
 
-from pipeline.config import SearchVMRBenchmark, SearchVMRInference, load_block
+from pipeline.search_vmr.params import SearchVMRBenchmark, SearchVMRInference
+from pipeline.core.params import load_block
+from pipeline.search_vmr.params import SearchVMRConfig
+from pipeline.core.params import RuntimeConfig
 from pipeline.datasets.schema import read_records
-from pipeline.video.container import FeatureContainer, write_container
+from pipeline.features.container import FeatureContainer, write_container
 from _search_world import DATASET, build_world, oracle_video_features  # noqa: E402  (tests/ is on sys.path)
 
 STEP = 2.0  # seconds per video row of the world
@@ -42,7 +45,7 @@ def oracle_world(root):
 
 def oracle_config():
     """The default ``search_vmr`` block (model, losses, optimiser, training budget) on the toy benchmark, one seed."""
-    base = load_block("search_vmr")
+    base = load_block(SearchVMRConfig)
     return dataclasses.replace(
         base, benchmarks=[DATASET], variants=["base"], seeds=[0],
         benchmark_specs={DATASET: SearchVMRBenchmark(backbone="toy", levels=["S1"], train_split="train",
@@ -53,11 +56,13 @@ def oracle_config():
 
 @pytest.mark.slow
 def test_base_localises_from_oracle_features(tmp_path):
-    from pipeline import search_evaluate, search_predict, search_train
+    from pipeline.search_vmr import evaluate as search_evaluate
+    from pipeline.search_vmr import predict as search_predict
+    from pipeline.search_vmr import train as search_train
 
     root = oracle_world(tmp_path)
     cfg = oracle_config()
-    runtime = dataclasses.replace(load_block("runtime"), threads=1)
+    runtime = dataclasses.replace(load_block(RuntimeConfig), threads=1)
     paths = search_train.SearchPaths(root / "data/canonical", root / "data/features", root / "data/benchmarks")
     out = root / "data/search_vmr" / DATASET / "base"
     search_train.run(cfg, runtime, DATASET, "base", paths, out, progress=False)

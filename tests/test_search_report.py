@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.reporting.search_vmr import render
+from pipeline.report.sections.search_vmr import render
 
 IOUS = ["0.1", "0.3", "0.5"]
 
@@ -53,7 +53,7 @@ def test_render_without_metrics_is_empty(tmp_path):
 
 
 def test_render_shows_mean_and_std_over_seeds(tmp_path):
-    from pipeline.search_evaluate import mean_over_seeds
+    from pipeline.search_vmr.evaluate import mean_over_seeds
 
     per_seed = []
     for score in (19.0, 21.0):

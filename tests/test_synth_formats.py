@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from pipeline import synth
-from pipeline.synthworld import captions, vocab, writers
+from pipeline.synth import generate as synth
+from pipeline.synth import captions, vocab, writers
 
 from _synth_tiny import tiny_config
 
@@ -155,7 +155,7 @@ def test_manifest_counts_match_the_files(world):
 
 
 def test_caption_grammar():
-    from pipeline.synthworld.events import Actor, Event
+    from pipeline.synth.events import Actor, Event
 
     actor = Actor("triangle", "orange", "small", (2, 0), True, 0.0)
     ev = Event(0, "jump", 0, 10, "high", "small", "orange", (2, 0), (2, 2), "orange")

@@ -6,12 +6,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from pipeline import synth
-from pipeline.config import load_block
-from pipeline.synthworld import vocab, writers
-from pipeline.synthworld.events import plan_video
-from pipeline.synthworld.render import Renderer
-from pipeline.synthworld.tracks import actor_tracks
+from pipeline.synth import generate as synth
+from pipeline.core.params import load_block
+from pipeline.synth.params import SynthConfig
+from pipeline.synth import vocab, writers
+from pipeline.synth.events import plan_video
+from pipeline.synth.render import Renderer
+from pipeline.synth.tracks import actor_tracks
 
 from _synth_tiny import CLEAN, decode, tiny_config
 from conftest import REPO_ROOT
@@ -162,7 +163,7 @@ def test_planner_rules():
 
 def test_default_world_uses_every_verb_in_every_set():
     """Planning only (cheap): the shipped sizes give every verb enough TAL instances to learn from."""
-    cfg = load_block("synth", REPO_ROOT / "params.yaml")
+    cfg = load_block(SynthConfig, REPO_ROOT / "params.yaml")
     tal = synth.plan_tal(cfg, 0)
     counts = Counter(e.verb for p in tal for e in p.events)
     assert set(counts) == set(cfg.tal.verbs) and min(counts.values()) >= 20, counts

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.config import TrainConfig
-from pipeline.train import GlobalBatchSampler, DistInfo, fit, load_model, lr_factor
+from pipeline.core.params import TrainConfig
+from pipeline.core.training import GlobalBatchSampler, DistInfo, fit, load_model, lr_factor
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_toy import ToyConfig, ToyRegressor, collate, toy_data  # noqa: E402
@@ -69,7 +69,7 @@ def test_ema_decay_warms_up_so_the_initial_weights_do_not_linger():
     import torch
     from torch import nn
 
-    from pipeline.train import EMA
+    from pipeline.core.training import EMA
 
     net = nn.Linear(1, 1, bias=False)
     with torch.no_grad():

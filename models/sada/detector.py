@@ -1,7 +1,7 @@
 """The SADA detector: SGP pyramid + heads trained on the source domain, aligned across domains by
 :class:`~models.sada.adaptation.DomainAlignment` (thesis Eq. 2.10: ``λ_task·L_task + λ_sada·L_sada``).
 
-Batch contract (built by ``pipeline.sada_data.collate_videos``)::
+Batch contract (built by ``pipeline.sada.data.collate_videos``)::
 
     feats     [B, D, T] float   features, channel-first, zero-padded to a multiple of 2**(levels-1)
     mask      [B, 1, T] bool    True on real rows
@@ -46,7 +46,7 @@ def seconds_to_grid(seconds: np.ndarray, time_step: float, window: float) -> np.
 class SadaDetector(nn.Module):
     """TriDet-style detector with optional adversarial anchor alignment.
 
-    ``config`` is a :class:`pipeline.config.SadaDetectorConfig` (this module does not import ``pipeline``):
+    ``config`` is a :class:`models.sada.config.SadaDetectorConfig` (this module does not import ``pipeline``):
     ``model`` (architecture, assignment, losses, discriminators), optional ``inference`` (pre-NMS filter,
     Soft-NMS, caps; the predict stage passes its own), ``weights`` (the scenario's α, λ_l, λ_cls, λ_reg, λ_task, λ_sada — thesis Tab. 2.3), ``align``
     (subset of ``local``, ``global``, ``bkg``; empty = source-only), ``input_dim`` and ``class_names``.

@@ -6,5 +6,5 @@ Adapters (each: an ``Options`` dataclass = ``datasets.sources.<name>.options`` a
 ``activitynet_captions``, ``tacos``, ``charades_sta`` (caption VMR); ``qvhighlights`` (MR + HD saliency).
 Shared: ``badrows`` (bad-row categories and the clip/drop/fail policy), ``common`` (parsing helpers and the
 ActivityNet/TACoS caption layout), ``scenarios`` (source/target selectors of domain-shift scenarios).
-The format → module table is ``pipeline.ingest.ADAPTERS``.
+The format → module table is ``pipeline.datasets.ingest.ADAPTERS``.
 """

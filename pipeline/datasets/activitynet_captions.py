@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.common import caption_records, seconds_timing
 from pipeline.datasets.schema import VideoRecord
-from pipeline.io import InputError, read_json
+from pipeline.core.io import InputError, read_json
 
 
 @dataclass(frozen=True)

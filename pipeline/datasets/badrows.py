@@ -30,7 +30,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 POLICIES = ("clip", "drop", "fail")
 CATEGORIES = (

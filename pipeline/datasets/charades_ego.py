@@ -24,7 +24,7 @@ from pathlib import Path
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.common import parse_seconds, read_csv, top_k, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator
 
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 _HMS = re.compile(r"^\s*(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)\s*$")
 

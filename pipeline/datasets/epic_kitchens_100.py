@@ -36,7 +36,7 @@ from typing import Literal
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.common import parse_hms, read_class_csv, read_csv, top_k, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 _VIDEO_ID = re.compile(r"^P\d+_(\d+)$")
 

@@ -27,7 +27,7 @@ from typing import Iterator, Literal
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.common import parse_seconds, read_csv, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.io import InputError, read_json
+from pipeline.core.io import InputError, read_json
 
 NARRATION_COLUMNS = ("unique_narration_id", "video_id", "narration", "start_timestamp", "end_timestamp")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.common import parse_seconds, parse_window, video_path
 from pipeline.datasets.schema import Moment, Saliency, VideoRecord
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 CLIP_SECONDS = 2.0
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pipeline.io import InputError, read_jsonl, write_jsonl
+from pipeline.core.io import InputError, read_jsonl, write_jsonl
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.common import caption_records, parse_seconds
 from pipeline.datasets.schema import VideoRecord
-from pipeline.io import InputError, read_json
+from pipeline.core.io import InputError, read_json
 
 
 @dataclass(frozen=True)

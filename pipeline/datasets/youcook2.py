@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.common import moment_key, parse_seconds, parse_window, read_csv, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.io import InputError, read_json
+from pipeline.core.io import InputError, read_json
 
 
 @dataclass(frozen=True)

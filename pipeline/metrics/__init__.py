@@ -26,7 +26,7 @@ Where the reference evaluators are ambiguous or buggy, these rules hold (each mo
 7. Duplicate qids are an error (moment_detr merges the rows' windows in mAP and keeps the last in R1/HD);
    differing qid sets are an error naming the qids (the reference asserts).
 8. Malformed input (missing key, non-number, NaN/inf, start > end, clip id beyond the video, duration
-   under one clip) raises ``pipeline.io.InputError`` naming the row and qid.
+   under one clip) raises ``pipeline.core.io.InputError`` naming the row and qid.
 9. Means over queries are taken in input order; moment_detr's worker pool returns per-query APs in
    completion order, so its last bit is not deterministic (never visible at 2 decimals in practice).
 10. TAL thresholds are ``numpy.linspace(0.1, 0.5, 5)``'s floats (0.3 is 0.30000000000000004, so IoU 0.3

@@ -1,6 +1,6 @@
 """Validation and packing of query-level inputs (QVHighlights / grounding / search JSONL rows).
 
-Rows are dicts as in moment_detr's submission format. Every problem raises ``pipeline.io.InputError`` with
+Rows are dicts as in moment_detr's submission format. Every problem raises ``pipeline.core.io.InputError`` with
 a message naming the source (a file path when the CLI passes one), the 1-based row and the qid. The fast
 path converts all windows with one ``np.array`` call; only when that fails do we scan rows one by one to
 find and name the culprit.
@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 
 def _where(src: str, i: int, qid: Any = None) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.metrics import _core, _inputs
 
 GROUNDING_THRESHOLDS = (0.3, 0.5, 0.7)

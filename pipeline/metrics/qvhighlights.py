@@ -41,7 +41,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.metrics import _core, _inputs
 from pipeline.metrics._inputs import Windows
 

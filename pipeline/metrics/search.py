@@ -28,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.metrics import _core, _inputs
 from pipeline.metrics.qvhighlights import query_average_precision
 

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 from pipeline.metrics import _core
 
 TAL_THRESHOLDS = tuple(np.linspace(0.1, 0.5, 5).tolist())

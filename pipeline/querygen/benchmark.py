@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.datasets.schema import VideoRecord, iter_queries
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.config import QuerygenConfig, RuntimeConfig, load_block, load_params
+from pipeline.querygen.params import QuerygenConfig
+from pipeline.core.params import RuntimeConfig, load_block, load_params
 
 # file names inside each stage's output folder data/querygen/<dataset>/<level>/<stage>/
 ROWS = {"rewrite": "rewrites.jsonl", "validate": "validated.jsonl", "group": "groups.json",
@@ -16,7 +17,7 @@ SUMMARY = "summary.json"
 def load_configs(params_path: str | Path) -> tuple[QuerygenConfig, RuntimeConfig]:
     """Validated ``querygen`` and ``runtime`` blocks (before any work starts)."""
     params = load_params(params_path)
-    return load_block("querygen", params_path, params), load_block("runtime", params_path, params)
+    return load_block(QuerygenConfig, params_path, params), load_block(RuntimeConfig, params_path, params)
 
 
 def check_dataset(cfg: QuerygenConfig, dataset: str, level: str | None = None) -> None:

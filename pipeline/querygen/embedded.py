@@ -12,7 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from pipeline.io import atomic_path
+from pipeline.core.io import atomic_path
 
 EMBEDDED = "embedded"
 _MARKER = "converted_from.txt"  # written last: a folder without it is incomplete

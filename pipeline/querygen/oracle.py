@@ -17,7 +17,7 @@ from collections import Counter
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from pipeline.io import InputError
+from pipeline.core.io import InputError
 
 
 def norm_words(text: str) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.io import InputError, read_jsonl
+from pipeline.core.io import InputError, read_jsonl
 
 POLICIES = ("fallback", "drop", "fail")
 

@@ -1,0 +1,251 @@
+"""``features`` params block: backbones, clip recipes, text towers, pretraining and probes."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal
+
+from pipeline.core.params import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipRecipe:
+    """How a backbone samples a video (``pipeline.features.decode``): a grid at ``fps`` (point k at (k+0.5)/fps),
+    windows of ``frames`` grid points every ``stride`` points, frames scaled to ``size``² (``squash``) or short
+    side → ``size`` then centre crop (``crop``). Feature row r covers [r·stride/fps, r·stride/fps + frames/fps]."""
+
+    fps: float
+    frames: int
+    stride: int
+    size: int
+    resize: Literal["squash", "crop"] = "squash"
+    interpolation: Literal["bilinear", "bicubic", "area", "fast_bilinear"] = "bilinear"
+
+    def __post_init__(self):
+        if self.fps <= 0 or self.frames < 1 or self.stride < 1 or self.size < 8:
+            raise ConfigError(f"recipe: need fps > 0, frames ≥ 1, stride ≥ 1, size ≥ 8; got {self}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SlowFastFeatures:
+    """``features.slowfast``: pytorchvideo SlowFast-R50 (width 64, beta 8, alpha 4 = the hub model)."""
+
+    recipe: ClipRecipe
+    checkpoint: str | None = None  # local .pyth (state dict under model_state); None = random init
+    width: int = 64  # stem width of the slow pathway; feature dim = 32·width + 32·width/beta
+    beta: int = 8  # slow/fast channel ratio
+    alpha: int = 4  # slow/fast frame-rate ratio
+
+
+@dataclasses.dataclass(frozen=True)
+class I3DFeatures:
+    """``features.i3d``: pytorchvideo I3D-R50 (width 64 = the hub model; feature dim 32·width)."""
+
+    recipe: ClipRecipe
+    checkpoint: str | None = None
+    width: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class InternVideo2Arch:
+    """Vision-tower dimensions (image size and frames come from the recipe). Official 1B: see IV2_1B."""
+
+    patch_size: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    mlp_ratio: float
+    clip_embed_dim: int
+    clip_teacher_embed_dim: int
+    clip_teacher_final_dim: int
+    clip_return_layer: int
+    attn_pool_num_heads: int
+    init_values: float
+
+
+@dataclasses.dataclass(frozen=True)
+class InternVideo2Features:
+    """``features.internvideo2``: 1-based ``layers`` to keep, each pooled by ``pooling`` (thesis Tab 4.10)."""
+
+    recipe: ClipRecipe
+    layers: list[int]
+    pooling: Literal["adaptive", "cls", "avg"]
+    arch: InternVideo2Arch
+    checkpoint: str | None = None  # local stage-2 .pt (vision_encoder.* is loaded); None = random init
+
+    def __post_init__(self):
+        if not self.layers or any(not 1 <= ly <= self.arch.depth for ly in self.layers):
+            raise ConfigError(f"features.internvideo2.layers {self.layers} must be within 1..{self.arch.depth}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipModel:
+    """An open_clip model: ``arch`` (CLIP keyword args) builds it directly, else the named ``name``."""
+
+    name: str
+    checkpoint: str | None = None  # local checkpoint file; None = random init
+    arch: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipFeatures:
+    """``features.clip``: per-frame CLIP image features (``cls`` | ``avg`` of ``layers``, or ``embed``)."""
+
+    recipe: ClipRecipe
+    model: ClipModel
+    layers: list[int]
+    pooling: Literal["cls", "avg", "embed"] = "cls"
+
+
+@dataclasses.dataclass(frozen=True)
+class BertArch:
+    """Text-tower BERT dimensions (InternVideo2 stage 2 = BERT-large with fusion_layer 19)."""
+
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_position: int
+    type_vocab_size: int
+    fusion_layer: int
+    encoder_width: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TextFeatures:
+    """``features.text``: per-token states of ``layers`` (1-based) of the ``tower`` for every query."""
+
+    tower: Literal["minilm", "internvideo2", "clip"]
+    layers: list[int]
+    max_tokens: int
+    batch_size: int
+    bert: BertArch  # dims of the internvideo2 tower (random init unless features.internvideo2.checkpoint)
+    vocab: str | None = None  # WordPiece vocab.txt for internvideo2; None = the MiniLM (bert-uncased) vocab
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """``features.decode``: how videos are read and what happens to bad ones."""
+
+    on_error: Literal["skip", "fail"]  # corrupt/truncated/too-short videos: list in metrics and go on, or stop
+    max_missing: float  # seconds a video may end before the last needed frame (reuses its last frame)
+    seek_gap: float  # seek instead of decoding through gaps longer than this (seconds)
+    threads: int  # codec threads per decoder (0 = single-threaded)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbesConfig:
+    """``features.probes``: linear probes of the extracted features (``pipeline/features/probes.py``). Probes
+    are fitted on ``train_split`` videos and scored on ``eval_split`` videos; both arms (the extracted
+    features and the same backbone at random init) use the same ``max_videos`` videos per split (evenly
+    spaced over the sorted ids; 0 = all). ``C``: inverse L2 strength of the logistic regressions;
+    ``ridge_alpha``: L2 strength of the text → video ridge map (retrieval)."""
+
+    max_videos: int = 8
+    C: float = 1.0
+    ridge_alpha: float = 1.0
+    max_iter: int = 500
+    train_split: str = "train"
+    eval_split: str = "val"
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainSpec:
+    """``features.pretrain.<backbone>``: corpus size and optimisation of one backbone's pretraining.
+
+    ``worlds`` are the ``synth`` sets whose settings the corpus videos follow (the sets the backbone is used on).
+    Each step draws ``batch_size`` clips from a bank of ``videos`` × ``clips_per_video`` rendered clips,
+    ``idle_fraction`` of them idle and the event clips verb-balanced. ``dropout`` is the pytorchvideo head
+    dropout (SlowFast/I3D); ``proj_dim``/``temp`` the contrastive embedding width and initial temperature
+    (InternVideo2)."""
+
+    worlds: list[Literal["tal", "captions", "qvh"]]
+    videos: int
+    heldout_videos: int
+    clips_per_video: int
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    idle_fraction: float
+    checkpoint_every: int
+    warmup_steps: int = 0
+    log_every: int = 10
+    dropout: float = 0.0
+    heads: list[Literal["verb", "shape", "color", "size"]] = dataclasses.field(
+        default_factory=lambda: ["verb", "shape", "color", "size"])
+    proj_dim: int = 128
+    temp: float = 0.07
+
+    def __post_init__(self):
+        checks = {"worlds": bool(self.worlds), "videos": self.videos >= 1, "heldout_videos": self.heldout_videos >= 1,
+                  "clips_per_video": self.clips_per_video >= 1, "steps": self.steps >= 1,
+                  "batch_size": self.batch_size >= 2, "lr": self.lr > 0, "weight_decay": self.weight_decay >= 0,
+                  "idle_fraction": 0 <= self.idle_fraction < 1, "checkpoint_every": self.checkpoint_every >= 1,
+                  "warmup_steps": 0 <= self.warmup_steps < self.steps, "log_every": self.log_every >= 1,
+                  "dropout": 0 <= self.dropout < 1, "heads (must include verb)": "verb" in self.heads,
+                  "proj_dim": self.proj_dim >= 1, "temp": 0 < self.temp < 1}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"features.pretrain.<backbone>: out of range: {', '.join(bad)} ({self})")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """``features.pretrain``: embedded backbone pretraining (``pipeline/features/pretrain.py``, DESIGN §4a).
+
+    ``backbones`` lists the video backbones the pipeline pretrains (one DVC stage each; real mode: ``[]`` and
+    real checkpoint paths). The corpus seed is ``runtime.seed + seed_offset``."""
+
+    backbones: list[str]
+    seed_offset: int
+    slowfast: PretrainSpec | None = None
+    i3d: PretrainSpec | None = None
+    internvideo2: PretrainSpec | None = None
+
+    def __post_init__(self):
+        for name in self.backbones:
+            if name not in ("slowfast", "i3d", "internvideo2"):
+                raise ConfigError(f"features.pretrain.backbones: cannot pretrain {name!r} "
+                                  f"(slowfast | i3d | internvideo2)")
+            if getattr(self, name) is None:
+                raise ConfigError(f"features.pretrain.{name}: missing (listed in features.pretrain.backbones)")
+        if self.seed_offset < 0:
+            raise ConfigError(f"features.pretrain.seed_offset: must be >= 0, got {self.seed_offset}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeaturesConfig:
+    """``features``: video feature extraction (sharded, resumable) and query text features."""
+
+    BLOCK: ClassVar[str] = "features"
+
+    datasets: dict[str, list[str]]  # backbone → canonical datasets to extract with it
+    num_shards: int
+    shards: list[int]  # = range(num_shards); the DVC matrix runs one extract stage per shard
+    batch_size: int  # clips per forward pass (each video is cut into batches of its own clips)
+    decode: DecodeConfig
+    slowfast: SlowFastFeatures
+    i3d: I3DFeatures
+    internvideo2: InternVideo2Features
+    clip: ClipFeatures
+    text: TextFeatures
+    caption_sets: list[str]  # canonical datasets whose caption queries get text features (text/<dataset>);
+    # search benchmarks get theirs for every querygen.datasets × querygen.levels (text/<dataset>_<level>)
+    pretrain: PretrainConfig = dataclasses.field(  # none by default: configs built in code stay random-init
+        default_factory=lambda: PretrainConfig(backbones=[], seed_offset=0))
+    probes: ProbesConfig = dataclasses.field(default_factory=ProbesConfig)  # probe_features stages only
+
+    def __post_init__(self):
+        if self.num_shards < 1 or list(self.shards) != list(range(self.num_shards)):
+            raise ConfigError(f"features.shards must be [0 .. num_shards-1] = {list(range(self.num_shards))}, "
+                              f"got {self.shards}")
+        unknown = sorted(set(self.datasets) - {"slowfast", "i3d", "internvideo2", "clip"})
+        if unknown:
+            raise ConfigError(f"features.datasets: unknown backbone(s) {unknown}")
+
+    def backbone(self, name: str) -> Any:
+        """The config block of video backbone ``name``."""
+        if name not in ("slowfast", "i3d", "internvideo2", "clip"):
+            raise ConfigError(f"unknown video backbone {name!r} (slowfast | i3d | internvideo2 | clip)")
+        return getattr(self, name)

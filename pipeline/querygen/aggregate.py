@@ -1,0 +1,180 @@
+"""Stage ``querygen_aggregate@<dataset>-<level>``: one representative search query per group.
+
+    python -m pipeline.querygen.aggregate --dataset synth_captions --level S1 \\
+        --validated data/querygen/synth_captions/S1/validate --groups data/querygen/synth_captions/S1/group \\
+        --reviews data/querygen_reviews --out data/querygen/synth_captions/S1/aggregate
+
+A single-member group keeps its query; a group whose members all say the same text keeps that text (no LLM
+call); any other group asks the aggregator agent. The answer is checked against **every** member: each of
+its content words must be grounded in the member's query or caption (or be a configured hypernym), and its
+cosine to the member's query must be ≥ ``aggregator.min_cosine``. A failing answer goes to ``review.jsonl``;
+``aggregator.policy`` decides (fallback = the group's medoid query — the member closest to all others —
+without the content words some member does not support).
+Rows of ``<reviews>/<dataset>/<level>/aggregate.jsonl`` (``id`` = the search query id) override.
+
+Search query ids are ``<first member qid>#<level>``. Writes ``queries.jsonl`` (``query_id, video_id, split,
+text`` (null = dropped), ``members, status, reasons, generated``), ``review.jsonl``, ``summary.json``.
+Params read: ``querygen.llm``, ``querygen.aggregator``, ``querygen.embedder``,
+``querygen.sources.<dataset>.prompts``, ``runtime.device``, ``runtime.threads``.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.querygen.params import QuerygenConfig
+from pipeline.core.io import atomic_path, read_json, read_jsonl, write_json, write_jsonl
+from pipeline.querygen import agents
+from pipeline.querygen.common import (
+    REVIEW,
+    ROWS,
+    SUMMARY,
+    base_parser,
+    check_dataset,
+    load_configs,
+    setup_torch,
+    user_review_path,
+)
+from pipeline.querygen.encoder import encode
+from pipeline.querygen.grounding import content_words, ungrounded_words
+from pipeline.querygen.llm import CachedLLM, GenParams, build_llm
+from pipeline.querygen.prompts import Lexicon, load_lexicon, load_prompt
+from pipeline.querygen.review import (
+    ReviewRequired,
+    decide,
+    load_overrides,
+    raise_if_flagged,
+    status_counts,
+)
+
+
+def unique(texts: list[str]) -> list[str]:
+    """Texts without repeats, first occurrence order."""
+    return list(dict.fromkeys(texts))
+
+
+def medoid(texts: list[str], emb: np.ndarray) -> str:
+    """The text with the highest mean cosine to the others (ties → first)."""
+    sims = emb @ emb.T
+    return texts[int(np.argmax(sims.mean(axis=1)))]
+
+
+def shared_fallback(medoid_text: str, members: list[dict], lexicon: Lexicon) -> str:
+    """The medoid query without the content words that some member does not support ("A small red star
+    blinks slowly." + "... rapidly." → "A small red star blinks."); the medoid itself if nothing would remain."""
+    bad = {w for m in members for w in ungrounded_words(medoid_text, [m["query"], m["caption"]], lexicon)}
+    if not bad:
+        return medoid_text
+    kept = [tok for tok in medoid_text.split() if tok.strip(".,;:!?\"'").lower() not in bad]
+    text = " ".join(kept)
+    if not content_words(text, lexicon):
+        return medoid_text
+    if medoid_text.rstrip().endswith(".") and not text.endswith("."):
+        text = text.rstrip(",;:") + "."
+    return text
+
+
+def check_representative(rep: str, members: list[dict], lexicon: Lexicon, cosines: np.ndarray,
+                         min_cosine: float) -> list[str]:
+    """Reasons why ``rep`` does not fit every member (empty = it does)."""
+    reasons = []
+    if not rep.strip():
+        return ["empty_representative"]
+    for m, c in zip(members, cosines):
+        bad = ungrounded_words(rep, [m["query"], m["caption"]], lexicon)
+        if bad:
+            reasons.append(f"ungrounded_in {m['qid']}: {', '.join(bad)}")
+        if c < min_cosine:
+            reasons.append(f"low_cosine_to {m['qid']}: {c:.3f} < {min_cosine}")
+    return reasons
+
+
+def aggregate_groups(rows: list[dict], groups: dict[str, list[list[str]]], cfg: QuerygenConfig, dataset: str,
+                     level: str, llm: CachedLLM | None, overrides: dict, device: str = "cpu"
+                     ) -> tuple[list[dict], list[dict], dict]:
+    """``(search query rows, review rows, counts)`` for one level."""
+    acfg = cfg.aggregator
+    by_qid = {r["qid"]: r for r in rows}
+    lexicon = load_lexicon(cfg.sources[dataset].prompts)
+    plan = []  # (query_id, members, kind)
+    for vid in sorted(groups):
+        for g in groups[vid]:
+            members = [by_qid[q] for q in g]
+            texts = unique([m["query"] for m in members])
+            kind = "single" if len(g) == 1 else ("identical" if len(texts) == 1 else "llm")
+            plan.append((f"{g[0]}#{level}", members, kind))
+    need = [i for i, (_, _, kind) in enumerate(plan) if kind == "llm"]
+    answers: dict[int, str] = {}
+    if need:
+        if llm is None:
+            raise ValueError("aggregate_groups: groups with different member queries need an LLM")
+        prompt = load_prompt(cfg.sources[dataset].prompts, "aggregate", level)
+        texts = agents.aggregate(llm, prompt, [unique([m["query"] for m in plan[i][1]]) for i in need],
+                                 GenParams(acfg.max_new_tokens), desc=f"aggregate {dataset} {level}")
+        answers = dict(zip(need, texts))
+    all_texts = unique([answers[i] for i in need] + [m["query"] for i in need for m in plan[i][1]])
+    emb = encode(all_texts, model=cfg.embedder.model, device=device, batch_size=cfg.embedder.batch_size) \
+        if all_texts else np.zeros((0, 1), np.float32)
+    row_of = {t: k for k, t in enumerate(all_texts)}
+    out, review, decisions, flagged = [], [], [], []
+    for i, (sid, members, kind) in enumerate(plan):
+        if kind != "llm":
+            generated, fallback, reasons = members[0]["query"], members[0]["query"], []
+        else:
+            generated = answers[i]
+            mtexts = unique([m["query"] for m in members])
+            memb = emb[[row_of[t] for t in mtexts]]
+            fallback = shared_fallback(medoid(mtexts, memb), members, lexicon)
+            cos = emb[[row_of[m["query"]] for m in members]] @ emb[row_of[generated]]
+            reasons = check_representative(generated, members, lexicon, cos, acfg.min_cosine)
+        d = decide(sid, generated, fallback, reasons, acfg.policy, overrides)
+        decisions.append(d)
+        flagged.append(bool(reasons))
+        out.append({"query_id": sid, "video_id": members[0]["video_id"], "split": members[0]["split"],
+                    "text": d.text, "members": [m["qid"] for m in members], "kind": kind, "status": d.status,
+                    "reasons": reasons, "generated": generated})
+        if reasons:
+            review.append({"id": sid, "video_id": members[0]["video_id"], "input": [m["query"] for m in members],
+                           "generated": generated, "reasons": reasons, "fallback": fallback, "final": None})
+    counts = status_counts(decisions, flagged)
+    counts.update(groups=len(plan), multi_groups=sum(len(m) > 1 for _, m, _ in plan),
+                  identical_groups=sum(k == "identical" for _, _, k in plan), llm_groups=len(need))
+    return out, review, counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--validated", required=True, type=Path, help="output folder of querygen_validate")
+    p.add_argument("--groups", required=True, type=Path, help="output folder of querygen_group")
+    p.add_argument("--reviews", required=True, type=Path, help="folder of user review files")
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+    cfg, runtime = load_configs(args.params)
+    check_dataset(cfg, args.dataset, args.level)
+    device = setup_torch(runtime)
+    t0 = time.perf_counter()
+    rows = read_jsonl(args.validated / ROWS["validate"])
+    groups = read_json(args.groups / ROWS["group"])
+    user_file = user_review_path(args.reviews, args.dataset, args.level, "aggregate")
+    llm = build_llm(cfg.llm, device)
+    out, review, counts = aggregate_groups(rows, groups, cfg, args.dataset, args.level, llm,
+                                           load_overrides(user_file), device)
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir(parents=True)
+        write_jsonl(tmp / ROWS["aggregate"], out)
+        write_jsonl(tmp / REVIEW, review)
+        write_json(tmp / SUMMARY, counts)
+    print(f"[querygen_aggregate] {args.dataset} {args.level}: {counts} in {time.perf_counter() - t0:.1f} s")
+    try:
+        raise_if_flagged([o["status"] for o in out], args.out / REVIEW, user_file)
+    except ReviewRequired as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

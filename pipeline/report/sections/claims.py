@@ -1,0 +1,67 @@
+"""Report section "The thesis' three claims", from ``reports/metrics/claims/<claim>.json`` (stage ``claims``,
+``pipeline/report/claims.py``): per claim its verdict sentence, the arms (mean ± std over seeds of every metric, #active
+decoder queries for search VMR) and the comparisons with their margins in units of the pooled std.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.report.sections.tables import fmt, load_metrics, markdown_table
+
+ORDER = (("sada", "SADA > source-only on the target domain"),
+         ("search_vmr", "−SA+QD > base on multi-moment search queries"),
+         ("sdst", "SDST > w/o tuning"))
+
+
+def _pm(stat: dict | None, digits: int) -> str:
+    """``mean ± std (n)`` of a ``{"mean", "std", "seeds"}`` entry."""
+    if not stat or stat.get("mean") is None:
+        return "—"
+    std = stat.get("std")
+    spread = f" ± {fmt(float(std), digits)}" if std is not None and std == std else ""  # NaN: unknown std
+    return f"{fmt(float(stat['mean']), digits)}{spread} ({stat.get('seeds', '?')})"
+
+
+def render_claim(data: dict, digits: int = 2) -> str:
+    """One claim: verdict, arms table, comparisons table."""
+    verdict = "holds" if data.get("holds") else "does not hold"
+    sentence = str(data.get("sentence", ""))
+    if sentence.startswith(verdict + ":"):  # the stage's sentence opens with the verdict: bold it, once
+        sentence = sentence[len(verdict) + 1 :].strip()
+    lines = [f"*Claim:* {data.get('claim', '')}.", "", f"**{verdict}**: {sentence}", ""]
+    arms = data.get("arms", {})
+    metric_names = list(dict.fromkeys(m for a in arms.values() for m in a.get("metrics", {})))
+    has_active = any("active" in a for a in arms.values())
+    header = ["where", "arm", "role", *[f"{m} (seeds)" for m in metric_names]]
+    header += ["#active (seeds)"] if has_active else []
+    rows = []
+    for arm in arms.values():
+        row = [arm.get("where", ""), arm.get("label", arm.get("variant", "")), arm.get("role", "")]
+        row += [_pm(arm.get("metrics", {}).get(m), digits) for m in metric_names]
+        row += [_pm(arm.get("active"), digits)] if has_active else []
+        rows.append(row)
+    lines.append(markdown_table(header, rows, digits))
+    comps = data.get("comparisons", [])
+    if comps:
+        lines += ["", markdown_table(
+            ["where", "metric", "margin", "pooled std", "margin / std", "holds", "> std"],
+            [[c.get("where"), c.get("metric"), c.get("margin"), c.get("pooled_std"), c.get("margin_in_std"),
+              "yes" if c.get("holds") else "no", "yes" if c.get("exceeds_std") else "no"] for c in comps],
+            digits)]
+    return "\n".join(lines)
+
+
+def render(reports_dir: Path, digits: int = 2) -> str:
+    """The section body ("" when no claim file exists)."""
+    root = Path(reports_dir) / "metrics" / "claims"
+    parts = [f"Each claim is tested on the means over seeds: it holds when the method beats the baseline in "
+             f"every comparison; the margin is also given in units of the pooled std over seeds "
+             f"(rule and layouts: `pipeline/report/claims.py`)."]
+    found = False
+    for name, title in ORDER:
+        path = root / f"{name}.json"
+        if not path.is_file():
+            continue
+        found = True
+        parts += ["", f"### {title}", "", render_claim(load_metrics(path), digits)]
+    return "\n".join(parts) if found else ""

@@ -1,0 +1,189 @@
+"""Stage ``sada_predict@<scenario>-<variant>``: run each seed's EMA model on the evaluation split.
+
+For the target domain (the scored one) and the source domain (an in-domain reference, which shows the size of
+the domain gap) of ``eval_split``, writes into the output directory:
+
+* ``<role>_seed<k>.jsonl`` — TAL prediction rows ``video-id, t-start, t-end, label, score`` (seconds);
+* ``gt_<role>.json`` — ActivityNet-style ground truth ``{"database": {vid: {subset, duration,
+  annotations: [{segment, label}]}}}`` restricted to the model's classes;
+* ``anchors.npz`` — level-``sada.eval.tsne_level`` anchor embeddings of the first seed's model for the t-SNE
+  of thesis Fig. 2.11: ``emb [N, F]``, ``cls [N]`` (GT class + 1 from label assignment, 0 = background),
+  ``domain [N]`` (0 source, 1 target), at most ``sada.eval.tsne_points`` per (class, domain).
+
+Videos are decoded one at a time (batch size 1, as the reference detectors do).
+The seeds and classes come from the train output (``summary.json``, the checkpoints).
+Reads params ``runtime.device``, ``runtime.threads``, ``datasets.scenarios.<scenario>``, ``sada.dataset``, ``sada.data.layer``,
+``sada.inference``, ``sada.eval.tsne_level``, ``sada.eval.tsne_points``, ``sada.scenario_specs.<scenario>``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline.core.params import ConfigError, build, load_block, load_params
+from pipeline.core.params import RuntimeConfig
+from pipeline.datasets.params import DatasetScenario
+from models.sada.config import SadaInferenceConfig
+from pipeline.sada.params import SadaScenario
+from pipeline.datasets.schema import VideoRecord, read_records
+from pipeline.core.io import InputError, atomic_path, read_json, write_json, write_jsonl
+from pipeline.sada.data import (
+    SOURCE,
+    TARGET,
+    FeatureRecipe,
+    TalVideo,
+    collate_videos,
+    load_videos,
+    open_features,
+    select,
+)
+from pipeline.sada.train import sada_part, scenario_selectors
+
+ROLES = {"target": TARGET, "source": SOURCE}
+
+
+def ground_truth(records: list[VideoRecord], class_names: list[str]) -> dict:
+    """ActivityNet-style GT of ``records`` keeping only moments of ``class_names``."""
+    keep = set(class_names)
+    return {
+        "database": {
+            r.video_id: {
+                "subset": r.split,
+                "duration": r.duration,
+                "annotations": [
+                    {"segment": [m.start, m.end], "label": m.label} for m in r.moments if m.label in keep
+                ],
+            }
+            for r in records
+        }
+    }
+
+
+def _batch(model, video: TalVideo, recipe: FeatureRecipe) -> dict:
+    from pipeline.core.training import move_to_device
+
+    device = next(model.parameters()).device
+    return move_to_device(collate_videos([video], model.pad_multiple, recipe), device)
+
+
+def predict_videos(model, videos: list[TalVideo], recipe: FeatureRecipe, inference, progress: str = "") -> list[dict]:
+    """Prediction rows of every video, decoded one video per batch on the model's device."""
+    rows: list[dict] = []
+    for video in tqdm(videos, desc=progress, disable=not progress, leave=False):
+        rows.extend(model.predict(_batch(model, video, recipe), inference))
+    return rows
+
+
+def anchor_sample(model, videos: list[TalVideo], recipe: FeatureRecipe, level: int, per_group: int, seed: int = 0) -> dict:
+    """Level-``level`` anchors of ``videos`` with their GT-assigned classes, ≤ ``per_group`` per (class, domain)."""
+    embs, classes, domains = [], [], []
+    level = min(level, model.num_levels - 1)
+    for video in videos:
+        batch = _batch(model, video, recipe)
+        with torch.no_grad():
+            enc = model.encode(batch["feats"], batch["mask"])
+        lengths = [a.shape[-1] for a in enc["anchors"]]
+        _, _, anchor_cls = model.targets(lengths, batch["segments"], batch["labels"])
+        start = sum(lengths[:level])
+        valid = enc["masks"][level][0, 0]
+        embs.append(enc["anchors"][level][0].T[valid].cpu().numpy())
+        classes.append(anchor_cls[0, start : start + lengths[level]][valid].cpu().numpy())
+        domains.append(np.full(int(valid.sum()), video.domain))
+    emb, cls, dom = np.concatenate(embs), np.concatenate(classes), np.concatenate(domains)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for key in sorted(set(zip(cls.tolist(), dom.tolist()))):
+        idx = np.flatnonzero((cls == key[0]) & (dom == key[1]))
+        keep.append(np.sort(rng.choice(idx, size=min(per_group, len(idx)), replace=False)))
+    keep = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+    return {"emb": emb[keep].astype(np.float32), "cls": cls[keep].astype(np.int64), "domain": dom[keep].astype(np.int64)}
+
+
+def predict_run(
+    selectors: DatasetScenario,
+    spec: SadaScenario,
+    canonical: Path,
+    features_dir: Path,
+    train_dir: Path,
+    out_dir: Path,
+    layer: int,
+    inference: SadaInferenceConfig,
+    tsne_level: int,
+    tsne_points: int,
+    device: str = "cpu",
+) -> dict:
+    """Predictions of every seed's model on both domains' ``eval_split`` videos; returns video counts."""
+    from pipeline.core.training import load_model
+
+    seeds = [int(s) for s in read_json(train_dir / "summary.json")["seeds"]]
+    records = read_records(canonical)
+    container, recipe = open_features(features_dir / spec.eval_split)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    anchors = None
+    for i, seed in enumerate(seeds):
+        model, _ = load_model(train_dir / f"seed_{seed}" / "model.pt", device=device)
+        class_names = list(model.class_names)
+        role_videos = {}
+        for role, domain in ROLES.items():
+            selector = selectors.target if domain == TARGET else selectors.source
+            recs = select(records, selector, spec.eval_split)
+            if i == 0:
+                write_json(out_dir / f"gt_{role}.json", ground_truth(recs, class_names))
+                counts[f"{role}_videos"] = len(recs)
+            videos, _ = load_videos(recs, container, recipe, class_names, layer, domain)
+            role_videos[role] = videos
+            rows = predict_videos(model, videos, recipe, inference, progress=f"seed {seed} {role}")
+            write_jsonl(out_dir / f"{role}_seed{seed}.jsonl", rows)
+        if i == 0:
+            anchors = anchor_sample(model, role_videos["source"] + role_videos["target"], recipe, tsne_level, tsne_points)
+    if anchors is not None:
+        with atomic_path(out_dir / "anchors.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **anchors)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", required=True)
+    parser.add_argument("--canonical", required=True, type=Path)
+    parser.add_argument("--features", required=True, type=Path)
+    parser.add_argument("--train", required=True, type=Path, help="the sada_train output directory")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        runtime = load_block(RuntimeConfig, args.params, params)
+        spec = build(SadaScenario, sada_part(params, "scenario_specs", args.scenario), f"sada.scenario_specs.{args.scenario}")
+        selectors = scenario_selectors(params, args.scenario, sada_part(params, "dataset"))
+        inference = build(SadaInferenceConfig, sada_part(params, "inference"), "sada.inference")
+        if runtime.threads > 0:
+            torch.set_num_threads(runtime.threads)
+        counts = predict_run(
+            selectors,
+            spec,
+            args.canonical,
+            args.features,
+            args.train,
+            args.out,
+            int(sada_part(params, "data", "layer")),
+            inference,
+            int(sada_part(params, "eval", "tsne_level")),
+            int(sada_part(params, "eval", "tsne_points")),
+            runtime.device,
+        )
+    except (ConfigError, InputError, FileNotFoundError) as exc:
+        print(f"sada_predict: {exc}", file=sys.stderr)
+        return 1
+    print(f"sada_predict: {args.scenario}: {counts} → {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Stage ``sdst_evaluate@<dataset>-<variant>``: NMS on the raw predictions + QVHighlights MR/HD metrics.
+
+Reads ``sdst.eval`` (NMS kind, σ, threshold, windows kept), ``sdst.seeds`` and ``sdst.dataset_specs.<dataset>``
+(evaluation split, clip length); each seed's predictions ``<predictions>/seed_<k>.jsonl`` and, for its header
+only (variant facts: levels, layers, parameter count), its checkpoint ``<models>/seed_<k>/model.pt``. Writes a
+small metrics JSON (``cache: false``) with the brief QVHighlights numbers (MR R1@0.5/0.7, mAP@0.5/0.75/avg; HD
+mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets, and the facts the
+report needs (label, K, layers, trainable params):
+
+    {"dataset", "variant", "label", "last_layer_only", "model_overrides", "levels", "video_layers", ...,
+     "seeds": [0, 1, 2], "metrics": {<name>: mean over seeds}, "metrics_std": {<name>: population std},
+     "per_seed": {"0": {"metrics": {...}, "trainable_params": ...}, ...}}
+
+Ground truth comes from the canonical records of the evaluation split (QVHighlights-style rows: windows,
+``duration``, saliency clip ids and annotator scores); queries without windows are left out of MR.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.core.params import ConfigError, load_block
+from pipeline.sdst.params import SDSTParams
+from pipeline.sdst.params import SDSTEvalConfig
+from pipeline.datasets.schema import iter_queries, read_records
+from pipeline.core.io import InputError, read_jsonl, write_json
+
+
+def ground_truth_rows(canonical: Path, split: str, clip_len: float) -> tuple[list[dict], bool]:
+    """QVHighlights-format GT rows of ``split`` and whether every query has saliency annotations."""
+    rows, all_sal = [], True
+    for q in iter_queries(read_records(canonical, split=split)):
+        row: dict[str, Any] = {"qid": q.qid, "vid": q.vid, "query": q.text, "duration": q.duration,
+                               "relevant_windows": [[float(s), float(e)] for s, e in q.windows]}
+        if q.saliency is not None and q.saliency.clip_ids:
+            n_clips = int(q.duration / clip_len)
+            keep = [i for i, c in enumerate(q.saliency.clip_ids) if c < n_clips]
+            row["relevant_clip_ids"] = [q.saliency.clip_ids[i] for i in keep]
+            row["saliency_scores"] = [q.saliency.scores[i] for i in keep]
+        else:
+            all_sal = False
+        rows.append(row)
+    return rows, all_sal
+
+
+def postprocess(rows: list[dict], cfg: SDSTEvalConfig) -> list[dict]:
+    """Apply (Soft-)NMS to every row's windows and keep the best ``cfg.max_windows``."""
+    from models.common import nms_1d, soft_nms_gaussian
+
+    out = []
+    for row in rows:
+        w = np.asarray(row["pred_relevant_windows"], dtype=np.float64).reshape(-1, 3)
+        spans, scores = w[:, :2], w[:, 2]
+        if cfg.nms == "soft":
+            keep, new_scores = soft_nms_gaussian(spans, scores, cfg.soft_nms_sigma, cfg.min_score, cfg.max_windows)
+        elif cfg.nms == "hard":
+            keep = nms_1d(spans, scores, cfg.nms_threshold, cfg.max_windows)
+            new_scores = scores[keep]
+        else:
+            keep = np.argsort(-scores, kind="stable")[: cfg.max_windows]
+            new_scores = scores[keep]
+        windows = [[float(spans[i, 0]), float(spans[i, 1]), float(s)] for i, s in zip(keep, new_scores)]
+        out.append({**row, "pred_relevant_windows": windows})
+    return out
+
+
+def evaluate(predictions: list[dict], gt_rows: list[dict], with_saliency: bool, cfg: SDSTEvalConfig) -> dict:
+    """Brief metrics dict (percentages) of NMS'd predictions against ``gt_rows``."""
+    from pipeline.metrics.qvhighlights import qvhighlights_eval
+
+    with_windows = {r["qid"] for r in gt_rows if r["relevant_windows"]}
+    preds = [r for r in postprocess(predictions, cfg) if r["qid"] in with_windows]
+    gt = [r for r in gt_rows if r["qid"] in with_windows]
+    if not with_saliency:
+        preds = [{k: v for k, v in r.items() if k != "pred_saliency_scores"} for r in preds]
+    res = qvhighlights_eval(preds, gt)
+    brief = res["brief"]
+    out = {"MR-R1@0.3": res["full"]["MR-R1"]["0.3"], "MR-R1@0.5": brief["MR-full-R1@0.5"],
+           "MR-R1@0.7": brief["MR-full-R1@0.7"], "MR-mAP@0.5": brief["MR-full-mAP@0.5"],
+           "MR-mAP@0.75": brief["MR-full-mAP@0.75"], "MR-mAP": brief["MR-full-mAP"]}
+    if with_saliency:
+        out["HD-mAP"] = brief["HL-min-VeryGood-mAP"]
+        out["HD-HIT@1"] = brief["HL-min-VeryGood-Hit1"]
+    out["num_queries"] = len(gt)
+    return out
+
+
+def checkpoint_facts(checkpoint: Path) -> dict:
+    """Variant facts from a checkpoint header: levels, layer ids, trainable params."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    cfg = ckpt["model_config"]
+    return {"levels": len(cfg["video_layers"]), "video_layers": cfg["video_layers"],
+            "text_layers": cfg["text_layers"], "attention": cfg["model"]["attention"],
+            "shared": cfg["model"]["shared"],
+            "trainable_params": int(sum(v.numel() for v in ckpt["state_dict"].values() if v.is_floating_point())),
+            "seed": ckpt.get("runtime", {}).get("seed")}
+
+
+def aggregate_seeds(per_seed: dict[int, dict]) -> tuple[dict, dict]:
+    """Mean and population std over seeds of every metric (``num_queries``: the common count)."""
+    from pipeline.report.sections.tables import mean_std
+
+    first = next(iter(per_seed.values()))
+    mean, std = {}, {}
+    for key in first:
+        values = [float(m[key]) for m in per_seed.values()]
+        if key == "num_queries":
+            mean[key] = int(first[key])
+            continue
+        mean[key], std[key] = mean_std(values)
+    return mean, std
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--variant", required=True)
+    parser.add_argument("--predictions", required=True, type=Path, help="sdst_predict output dir (seed_<k>.jsonl)")
+    parser.add_argument("--canonical", required=True, type=Path)
+    parser.add_argument("--models", required=True, type=Path, help="sdst_train output dir (seed_<k>/model.pt)")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    try:
+        params = load_block(SDSTParams, args.params)
+        if args.dataset not in params.dataset_specs or args.variant not in params.variant_specs:
+            raise ConfigError(f"sdst: unknown dataset {args.dataset!r} or variant {args.variant!r}")
+        spec = params.dataset_specs[args.dataset]
+        gt, with_sal = ground_truth_rows(args.canonical, spec.eval_split, spec.clip_len)
+        from pipeline.sdst.data import prediction_path, seed_checkpoints
+
+        checkpoints = seed_checkpoints(args.models, params.seeds)
+        per_seed, facts = {}, {}
+        for seed, ckpt in checkpoints.items():
+            pred = prediction_path(args.predictions, seed)
+            if not pred.exists():
+                raise InputError(f"{pred}: no predictions for seed {seed} (rerun sdst_predict)")
+            per_seed[seed] = evaluate(read_jsonl(pred), gt, with_sal, params.eval)
+            facts[seed] = checkpoint_facts(ckpt)
+    except (ConfigError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    mean, std = aggregate_seeds(per_seed)
+    first = facts[params.seeds[0]]
+    spec_v = params.variant_specs[args.variant]
+    result = {"dataset": args.dataset, "variant": args.variant, "label": spec_v.label,
+              "last_layer_only": spec_v.last_layer_only, "model_overrides": spec_v.model,
+              **{k: v for k, v in first.items() if k != "seed"}, "seeds": list(params.seeds),
+              "metrics": mean, "metrics_std": std,
+              "per_seed": {str(s): {"metrics": m, "trainable_params": facts[s]["trainable_params"]}
+                           for s, m in per_seed.items()}}
+    write_json(args.out, result)
+    brief = ", ".join(f"{k} {mean[k]:.2f} ± {std[k]:.2f}" for k in ("MR-R1@0.5", "MR-mAP", "HD-mAP") if k in mean)
+    print(f"[sdst_evaluate] {args.dataset}/{args.variant} over seeds {list(params.seeds)}: {brief}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""``sdst`` params block: datasets, variants, evaluation and efficiency runs (model config: ``models/sdst_config.py``)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Literal
+
+from pipeline.core.params import ConfigError, TrainConfig
+from models.sdst_config import SDSTModelConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSTDatasetSpec:
+    """One ``sdst.dataset_specs`` entry (Tab 4.1 per dataset); ``train`` / ``model`` override fields of
+    ``sdst.train`` / ``sdst.model`` for this dataset.
+
+    Reads ``data/canonical/<name>.jsonl``, ``data/features/<name>/<sdst.video_features>/<split>`` and
+    ``data/features/text/<name>/<split>``. ``clip_len``: seconds per saliency clip (QVHighlights 2 s).
+    ``min_len``: videos shorter than this many feature rows are padded (masked) up to it.
+    """
+
+    train_split: str
+    eval_split: str
+    num_queries: int
+    clip_len: float = 2.0
+    min_len: int = 5
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of sdst.train fields
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of sdst.model (e.g. a smaller
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSTVariant:
+    """One ``sdst.variant_specs`` entry. ``K`` null = ``sdst.K`` (and ``sdst.layers``; a variant with its own
+    ``K`` takes the last K stored layers); ``last_layer_only`` feeds the deepest selected
+    layer to every level (Fig 4.4 blue; ``K: 1`` + it = the ``w/o tuning`` baseline); ``model`` overrides
+    fields of ``sdst.model`` (e.g. ``{attention: deformable_ca}``, ``{shared: false}``)."""
+
+    label: str
+    K: int | None = None
+    last_layer_only: bool = False
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSTEvalConfig:
+    """``sdst.eval`` (read only by the evaluate stage): post-processing of the raw predictions."""
+
+    nms: Literal["soft", "hard", "none"] = "soft"
+    soft_nms_sigma: float = 0.4
+    nms_threshold: float = 0.7  # for nms: hard
+    min_score: float = 0.0001
+    max_windows: int = 10  # windows kept per query after NMS (QVHighlights scores the top 10)
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSTEfficiencyConfig:
+    """``sdst.efficiency``: Tab 4.19 at real dims on random inputs (trainable params, peak memory, it/s)."""
+
+    variants: list[str] = dataclasses.field(default_factory=lambda: ["sdst", "wo_tuning"])  # DVC foreach axis
+    batch_size: int = 32
+    iterations: int = 10
+    warmup: int = 2
+    video_len: int = 75  # rows (QVHighlights: 150 s at 0.5 fps)
+    text_len: int = 32
+    video_dim: int = 768
+    text_dim: int = 1024
+    num_queries: int = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class SDSTParams:
+    """``sdst``: the SDST side-tuner (thesis Ch. 4). ``datasets`` × ``variants`` is the DVC matrix.
+
+    ``K`` selects the last K layers stored by extraction; ``layers`` (1-based ids, non-empty) picks them
+    explicitly instead (Tab 4.11). ``video_features`` is the container directory under
+    ``data/features/<dataset>/`` (pooling variants of Tab 4.10 are separate containers).
+    """
+
+    BLOCK: ClassVar[str] = "sdst"
+
+    datasets: list[str]
+    variants: list[str]
+    seeds: list[int]  # one model per seed in every sdst_train stage (metrics: mean ± std over them)
+    K: int
+    layers: list[int]
+    order: Literal["shallow_to_deep", "deep_to_shallow"]
+    video_features: str
+    dataset_specs: dict[str, SDSTDatasetSpec]
+    variant_specs: dict[str, SDSTVariant]
+    model: SDSTModelConfig
+    train: TrainConfig
+    eval: SDSTEvalConfig
+    efficiency: SDSTEfficiencyConfig
+    predict_batch_size: int = 32
+
+    def __post_init__(self):
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"sdst.seeds: expected a non-empty list of distinct seeds, got {self.seeds}")

@@ -1,0 +1,158 @@
+"""Stage ``search_train@<benchmark>-<variant>``: train the search-query DETR retriever (thesis §3.4–§3.5).
+
+Protocol: a variant with ``train_queries: caption`` trains one model on the caption training split of the
+benchmark's dataset (``data/canonical/<dataset>.jsonl``, text features ``data/features/text/<dataset>``);
+``train_queries: search`` is the oracle: one model per search level, trained on that level's training split
+(``data/benchmarks/<dataset>/<level>/search.jsonl``, text features ``data/features/text/<dataset>_<level>``).
+Video features (``data/features/<dataset>/<backbone>/<split>``) are shared by both.
+
+One model is trained per seed of ``search_vmr.seeds`` (the seed sets the weight init, the data order and the
+dropout / query-dropout draws), as SADA does. Outputs under ``--out``: ``model/seed_<k>/model.pt`` (caption) or
+``model/seed_<k>/<level>/model.pt`` (oracle), checkpoints of ``pipeline.core.training.fit`` that carry their config;
+and ``curves/seed_<k>/[<level>/]`` with the dvclive training curves.
+
+Usage::
+
+    python -m pipeline.search_vmr.train --benchmark synth_captions --variant base --out data/search_vmr/synth_captions-base \
+        [--params params.yaml] [--canonical-dir data/canonical] [--features-dir data/features] \
+        [--benchmarks-dir data/benchmarks]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pipeline.core.params import RuntimeConfig, load_block
+from models.search_detr_config import SearchDETRConfig
+from pipeline.search_vmr.params import SearchVMRConfig, SearchVMRVariant
+from pipeline.datasets.schema import read_records
+from pipeline.core.io import InputError, atomic_path
+from pipeline.search_vmr.data import SearchVMRDataset, collate, queries_of
+from pipeline.features.container import FeatureContainer
+
+
+@dataclass(frozen=True)
+class SearchPaths:
+    """Where a benchmark's inputs live (each a CLI argument, so paths are written only in dvc.yaml)."""
+
+    canonical_dir: Path  # data/canonical
+    features_dir: Path  # data/features
+    benchmarks_dir: Path  # data/benchmarks
+
+    def canonical(self, dataset: str) -> Path:
+        return self.canonical_dir / f"{dataset}.jsonl"
+
+    def video(self, dataset: str, backbone: str, split: str) -> FeatureContainer:
+        return FeatureContainer(self.features_dir / dataset / backbone / split)
+
+    def text(self, queryset: str, split: str) -> FeatureContainer:
+        return FeatureContainer(self.features_dir / "text" / queryset / split)
+
+    def level_dir(self, dataset: str, level: str) -> Path:
+        return self.benchmarks_dir / dataset / level
+
+
+def resolve(cfg: SearchVMRConfig, benchmark: str, variant: str):
+    """(benchmark spec, variant spec, model config with the variant's overrides) — unknown names are errors."""
+    if benchmark not in cfg.benchmark_specs:
+        raise InputError(f"search_vmr.benchmark_specs: no benchmark {benchmark!r} (have {sorted(cfg.benchmark_specs)})")
+    if variant not in cfg.variant_specs:
+        raise InputError(f"search_vmr.variant_specs: no variant {variant!r} (have {sorted(cfg.variant_specs)})")
+    var = cfg.variant_specs[variant]
+    return cfg.benchmark_specs[benchmark], var, variant_model_config(cfg.model, var)
+
+
+def variant_model_config(model: SearchDETRConfig, var: SearchVMRVariant) -> SearchDETRConfig:
+    """The ``search_vmr.model`` block with the variant's non-null overrides applied."""
+    over = {k: getattr(var, k) for k in ("self_attention", "qd_rate", "num_queries") if getattr(var, k) is not None}
+    return dataclasses.replace(model, **over)
+
+
+def training_sets(cfg: SearchVMRConfig, benchmark: str, variant: str, paths: SearchPaths) -> dict[str, SearchVMRDataset]:
+    """``{"": dataset}`` for caption training, ``{level: dataset}`` per level for the oracle."""
+    bench, var, _ = resolve(cfg, benchmark, variant)
+    video = paths.video(benchmark, bench.backbone, bench.train_split)
+    if var.train_queries == "caption":
+        path = paths.canonical(benchmark)
+        queries = queries_of(read_records(path), bench.train_split, str(path))
+        return {"": SearchVMRDataset(queries, video, paths.text(benchmark, bench.train_split), cfg.data)}
+    sets = {}
+    for level in bench.levels:
+        path = paths.level_dir(benchmark, level) / "search.jsonl"
+        queries = queries_of(read_records(path), bench.train_split, str(path))
+        text = paths.text(f"{benchmark}_{level}", bench.train_split)
+        sets[level] = SearchVMRDataset(queries, video, text, cfg.data)
+    return sets
+
+
+def train_one(dataset: SearchVMRDataset, model_cfg: SearchDETRConfig, cfg: SearchVMRConfig, runtime: RuntimeConfig,
+              out_dir: Path, seed: int | None = None, progress: bool = True):
+    """Build the model for ``dataset``'s input widths and fit it; returns ``pipeline.core.training.FitResult``."""
+    from models.search_detr import SearchDETR
+    from pipeline.core.training import fit
+
+    model_cfg = dataclasses.replace(model_cfg, video_dim=dataset.video_dim(), text_dim=dataset.text_dim())
+    seed = runtime.seed if seed is None else seed
+    torch.manual_seed(seed)
+    model = SearchDETR(model_cfg)
+    return fit(model, dataset, collate, cfg.train, out_dir, device=runtime.device, precision=runtime.precision,
+               seed=seed, workers=runtime.workers, resume=False, progress=progress)
+
+
+def seed_dir(root: Path, seed: int) -> Path:
+    """Where the models (or curves, predictions) of one seed live under a stage output."""
+    return root / f"seed_{seed}"
+
+
+def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: str, paths: SearchPaths,
+        out: Path, progress: bool = True) -> None:
+    """Train every model of one (benchmark, variant), once per seed of ``cfg.seeds``, into
+    ``out/model/seed_<k>`` and ``out/curves/seed_<k>`` atomically."""
+    _, _, model_cfg = resolve(cfg, benchmark, variant)
+    if not cfg.seeds:
+        raise InputError("search_vmr.seeds: needs at least one seed")
+    sets = training_sets(cfg, benchmark, variant, paths)
+    if runtime.threads > 0:
+        torch.set_num_threads(runtime.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "model") as model_dir, atomic_path(out / "curves") as curves_dir:
+        for seed in cfg.seeds:
+            for name, ds in sets.items():
+                work = seed_dir(model_dir, seed) / name if name else seed_dir(model_dir, seed)
+                t0 = time.perf_counter()
+                train_one(ds, model_cfg, cfg, runtime, work, seed=seed, progress=progress)
+                print(f"[search_train] {benchmark}-{variant}{' ' + name if name else ''} seed {seed}: {len(ds)} "
+                      f"queries, {time.perf_counter() - t0:.1f} s")
+                (work / "last.pt").unlink(missing_ok=True)  # DVC deletes outs before a rerun: resume state is moot
+                dest = seed_dir(curves_dir, seed) / name if name else seed_dir(curves_dir, seed)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(work / "live" / "plots" / "metrics"), dest)
+                shutil.rmtree(work / "live")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmark", required=True)
+    parser.add_argument("--variant", required=True)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--canonical-dir", default="data/canonical", type=Path)
+    parser.add_argument("--features-dir", default="data/features", type=Path)
+    parser.add_argument("--benchmarks-dir", default="data/benchmarks", type=Path)
+    args = parser.parse_args(argv)
+    cfg = load_block(SearchVMRConfig, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
+    paths = SearchPaths(args.canonical_dir, args.features_dir, args.benchmarks_dir)
+    run(cfg, runtime, args.benchmark, args.variant, paths, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
