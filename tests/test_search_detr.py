@@ -259,6 +259,16 @@ def test_tiny_overfit_with_the_generic_loop(tmp_path):
     again, ckpt = load_model(res.checkpoint)
     assert ckpt["model_config"]["video_dim"] == 10
     assert again.predict(collate(items))[0]["pred_relevant_windows"] == rows[0]["pred_relevant_windows"]
+    # a checkpoint written before the layout move names its config by the old module path: it still loads
+    old = torch.load(res.checkpoint, weights_only=True)
+    old["config_class"] = "pipeline.config:SearchDETRConfig"
+    torch.save(old, tmp_path / "old.pt")
+    from models.search_detr import SearchDETR
+
+    legacy, _ = load_model(tmp_path / "old.pt", models=(SearchDETR,))
+    assert legacy.predict(collate(items))[0]["pred_relevant_windows"] == rows[0]["pred_relevant_windows"]
+    with pytest.raises(ValueError, match="this stage loads"):
+        load_model(res.checkpoint, models=(torch.nn.Linear,))
 
 
 def test_anchor_queries_refine_their_own_reference():

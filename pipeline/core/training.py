@@ -287,8 +287,14 @@ def checkpoint_header(model: nn.Module, cfg: TrainConfig, runtime: Mapping[str, 
     }
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the model stored in a ``model.pt`` (or ``last.pt``) and load its weights; eval mode."""
+def load_model(path: str | Path, device: str | torch.device = "cpu",
+               models: Sequence[type] = ()) -> tuple[nn.Module, dict]:
+    """Rebuild the model stored in a ``model.pt`` (or ``last.pt``) and load its weights; eval mode.
+
+    ``models`` are the model classes the caller accepts (the stages pass theirs, so the model's module is an
+    explicit import of the stage and part of its code deps); the checkpoint's class must be one of them. With
+    none given (tests, notebooks) the class is imported from the checkpoint's class path.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: checkpoint not found")
@@ -297,7 +303,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         if key not in ckpt:
             raise ValueError(f"{path}: not a pipeline.core.training checkpoint (missing {key!r})")
     config = build(_import(ckpt["config_class"]), ckpt["model_config"], f"{path}:model_config")
-    model = _import(ckpt["model_class"])(config)
+    if models:
+        by_name = {_qualname(m): m for m in models}
+        qual = MOVED_CLASSES.get(ckpt["model_class"], ckpt["model_class"])
+        if qual not in by_name:
+            raise ValueError(f"{path}: holds a {qual} model; this stage loads {', '.join(sorted(by_name))}")
+        model = by_name[qual](config)
+    else:
+        model = _import(ckpt["model_class"])(config)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval(), ckpt
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from models.sada.detector import SadaDetector
 from pipeline.core.params import ConfigError, build, load_block, load_params
 from pipeline.core.params import RuntimeConfig
 from pipeline.datasets.params import DatasetScenario
@@ -127,7 +128,7 @@ def predict_run(
     counts: dict[str, int] = {}
     anchors = None
     for i, seed in enumerate(seeds):
-        model, _ = load_model(train_dir / f"seed_{seed}" / "model.pt", device=device)
+        model, _ = load_model(train_dir / f"seed_{seed}" / "model.pt", device=device, models=(SadaDetector,))
         class_names = list(model.class_names)
         role_videos = {}
         for role, domain in ROLES.items():

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from models.sdst import SDST
 from pipeline.core.params import ConfigError, load_block
 from pipeline.sdst.params import SDSTParams
 from pipeline.core.params import RuntimeConfig
@@ -32,7 +33,7 @@ def predict(checkpoint: Path, canonical: Path, video_dir: Path, text_dir: Path, 
     """Prediction rows for every query of ``split`` (queries without windows included)."""
     from pipeline.core.training import load_model
 
-    model, _ = load_model(checkpoint, device)
+    model, _ = load_model(checkpoint, device, models=(SDST,))
     cfg = model.config
     ds = SDSTDataset(canonical, split, video_dir, text_dir, LayerChoice(cfg.video_layers, cfg.text_layers),
                      clip_len, require_windows=False)

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from models.search_detr import SearchDETR
 from pipeline.core.params import RuntimeConfig, load_block
 from pipeline.search_vmr.params import SearchVMRConfig
 from pipeline.datasets.schema import read_records
@@ -93,7 +94,7 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
                     ckpt = seed_models / "model.pt"
                 if not ckpt.exists():
                     raise InputError(f"{ckpt}: no model for seed {seed} (search_vmr.seeds changed? rerun search_train)")
-                model, _ = load_model(ckpt, runtime.device)
+                model, _ = load_model(ckpt, runtime.device, models=(SearchDETR,))
                 # post-processing is an inference param, not part of the trained model
                 model.config = dataclasses.replace(model.config, nms_threshold=cfg.inference.nms_threshold,
                                                    max_windows=cfg.inference.max_windows)
