@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.sada import SadaDetector
+from models.sada.detector import SadaDetector
 from models.sada.config import SadaDetectorConfig, SadaInferenceConfig, SadaModelConfig, SadaWeights
 from pipeline.core.params import build, load_block
 from pipeline.sada.params import SadaConfig

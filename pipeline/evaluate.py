@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from pipeline.core.cli import run_main
 from pipeline.core.io import InputError, _finite, read_json, read_jsonl, write_json
 from pipeline.metrics import (
     GROUNDING_THRESHOLDS,
@@ -247,21 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """Run the evaluation ``args`` ask for: warnings to stderr, the result JSON to stdout (and ``--out``)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MetricsWarning)
+        result = COMMANDS[args.command](args)
+    for w in caught:
+        if issubclass(w.category, MetricsWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+    if args.out:
+        write_json(args.out, result)
+    print(json.dumps(_finite(result), indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one evaluation; returns the exit status (0 ok, 2 bad input, 1 unexpected failure)."""
     args = build_parser().parse_args(argv)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", MetricsWarning)
-            result = COMMANDS[args.command](args)
-        for w in caught:
-            if issubclass(w.category, MetricsWarning):
-                print(f"warning: {w.message}", file=sys.stderr)
-        if args.out:
-            write_json(args.out, result)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return run_main(lambda: run_command(args))
     except Exception as exc:  # the CLI never shows a bare traceback unless asked to
         if args.debug:
             raise
@@ -270,8 +275,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    print(json.dumps(_finite(result), indent=2))
-    return 0
 
 
 if __name__ == "__main__":

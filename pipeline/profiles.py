@@ -20,6 +20,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from pipeline.core.io import write_text
+from pipeline.core.cli import stage_main
 from pipeline.core.params import ConfigError, RuntimeConfig, load_block
 from pipeline.datasets.params import DatasetsConfig
 from pipeline.features.params import FeaturesConfig
@@ -93,7 +94,9 @@ def apply_profile(params_path: Path, profile_path: Path, out_path: Path) -> dict
     return merged
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); a bad profile or params file → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("profile", help="profile name (profiles/<name>.yaml) or a path to a YAML file")
     parser.add_argument("--params", default="params.yaml")
@@ -102,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = Path(args.profile)
     if not profile.suffix:
         profile = Path("profiles") / f"{args.profile}.yaml"
-    try:
-        apply_profile(Path(args.params), profile, Path(args.out or args.params))
-    except (ConfigError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    apply_profile(Path(args.params), profile, Path(args.out or args.params))
     return 0
 
 

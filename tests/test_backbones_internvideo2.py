@@ -8,19 +8,14 @@ import torch
 
 from models.backbones import build_video_backbone
 from models.backbones.internvideo2 import (
-    BERT_LARGE,
     IV2_1B,
-    BertConfig,
-    BertTextEncoder,
-    BertTokens,
-    CheckpointError,
     InternVideo2Stage2,
     InternVideo2Video,
     InternVideo2VisionEncoder,
     RMSNorm,
-    load_text_checkpoint,
-    load_vision_checkpoint,
 )
+from models.backbones.internvideo2_checkpoint import CheckpointError, load_text_checkpoint, load_vision_checkpoint
+from models.backbones.internvideo2_text import BERT_LARGE, BertConfig, BertTextEncoder, BertTokens
 
 TINY_VISION = dict(img_size=32, patch_size=16, embed_dim=32, depth=3, num_heads=2, mlp_ratio=2.0, num_frames=4,
                    clip_embed_dim=24, clip_teacher_embed_dim=40, clip_teacher_final_dim=24, clip_return_layer=2,

@@ -140,7 +140,8 @@ def test_cli_reports_a_missing_file(metrics, tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     rc = main(["--metrics", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--params", str(params)])
-    assert rc == 1 and "metrics file missing" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "metrics file missing" in err and err.startswith("error: ") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("profile", [None, "smoke"])
@@ -165,13 +166,20 @@ def test_claims_name_runs_the_pipeline_makes(tmp_path, profile):
     assert {cfg.sdst.method, cfg.sdst.baseline} <= set(sdst.variants)
 
 
-def test_report_section_shows_each_claim(metrics, tmp_path):
+def test_report_shows_each_claim_in_the_summary_and_in_full_in_its_chapter(metrics, tmp_path):
     from pipeline.report.build import build_report
 
     reports = tmp_path / "reports"
     run(CFG, metrics, reports / "metrics" / "claims")
     text = build_report(reports, "t", 2)
-    section = text.split("## The thesis' three claims", 1)[1].split("\n## ", 1)[0]
-    assert "**holds**: the method wins 2 of 2" in section and section.count("**does not hold**") == 2
-    assert "| S1 | SADA | method | 14.00 ± 1.00 (3) |" in section
-    assert "| S2 | base | baseline | 8.00 ± 0.00 (3) | 21.00 ± 0.00 (3) | 1.50 ± 0.00 (3) |" in section
+    chapters = {c.split("\n", 1)[0]: c for c in text.split("\n## ")[1:]}
+    summary = chapters["Summary"]
+    assert summary.count("| **holds** |") == 1 and summary.count("| **does not hold** |") == 2
+    assert "| SADA > source-only on the target domain | **holds** | the method wins 2 of 2" in summary
+    sada = chapters["SADA: domain-adaptive action localization (Ch. 2)"]
+    assert "### Claim: SADA > source-only on the target domain" in sada
+    assert "**holds**: the method wins 2 of 2" in sada and "| S1 | SADA | method | 14.00 ± 1.00 (3) |" in sada
+    search = chapters["Search-query moment retrieval (Ch. 3)"]
+    assert "**does not hold**" in search
+    assert "| S2 | base | baseline | 8.00 ± 0.00 (3) | 21.00 ± 0.00 (3) | 1.50 ± 0.00 (3) |" in search
+    assert "**does not hold**" in chapters["SDST: side-tuning InternVideo2 layers (Ch. 4)"]

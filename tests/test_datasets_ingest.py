@@ -62,8 +62,9 @@ def test_ingest_writes_no_empty_dataset_and_names_bad_config(tmp_path, monkeypat
     for name, msg in [("q", "highlight_val_release.jsonl: file not found"),
                       ("bad", "datasets.sources.bad.options: unknown key(s) datasets.sources.bad.options.splitz"),
                       ("nope", "datasets.sources.nope.format: unknown format 'epic_kitchen'")]:
-        assert ingest.main([name, "--out", "o.jsonl", "--report", "r.json", "--params", str(params)]) == 1
-        assert msg in capsys.readouterr().err
+        assert ingest.main([name, "--out", "o.jsonl", "--report", "r.json", "--params", str(params)]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.startswith("error: ") and err.count("\n") == 1
     assert not (tmp_path / "o.jsonl").exists()
 
 

@@ -226,4 +226,4 @@ def test_cli_stages(world, tmp_path, monkeypatch):
     assert metrics["splits"]["val"]["shape"][1:] == [2, 24] and metrics["layers"] == [2, 3]
     assert extract_mod.main(["--backbone", "internvideo2", "--dataset", "toy", "--canonical", "toy.jsonl",
                              "--num-shards", "3", "--out", str(tmp_path / "x"), "--work", str(tmp_path / "xw"),
-                             "--params", str(params)]) == 1
+                             "--params", str(params)]) == 2

@@ -203,4 +203,5 @@ def test_stage_without_text_features_or_scenarios_omits_those_keys(toy, tmp_path
 def test_missing_container_is_a_clear_error(toy, tmp_path, capsys):
     rc = pf.main(["--dataset", "toy", "--backbone", "slowfast", "--canonical", str(toy / "toy.jsonl"), "--features",
                   str(tmp_path / "nowhere"), "--out", str(tmp_path / "o.json"), "--params", str(toy / "params.yaml")])
-    assert rc == 1 and "feature container not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "feature container not found" in err and err.startswith("error: ")

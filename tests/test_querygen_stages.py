@@ -1,4 +1,5 @@
-"""Stage workers with a fake LLM (validate, group, aggregate, oracle, prepare) and the DVC stage split."""
+"""Stage workers with a fake LLM (prepare, validate, group, aggregate, oracle), the stages' exit codes and the DVC
+stage split."""
 import dataclasses
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from pipeline.querygen.oracle import (
     rewrite_scores,
     token_f1,
 )
-from pipeline.querygen.aggregate import aggregate_groups
-from pipeline.querygen.group import group_rows
+from pipeline.querygen import build, generate, oracle_score
+from pipeline.querygen.aggregation import aggregate_groups
+from pipeline.querygen.generate import prepare, validate_rows
+from pipeline.querygen.grouping import group_rows
 from pipeline.querygen.oracle_score import score
-from pipeline.querygen.prepare import prepare
-from pipeline.querygen.validate import validate_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,13 +130,55 @@ def test_prepare_limits_and_windows():
     assert [r.video_id for r in win] == ["v0_w0", "v1_w0", "v2_w0"]
 
 
+def test_stage_errors_exit_2(tmp_path, capsys):
+    """Bad params or input: one line `error: ...` on stderr and exit code 2, before any model loads."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["querygen"]["group_threshold"] = "high"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(params))
+    common = ["--dataset", "synth_captions", "--level", "S1"]
+    out = ["--reviews", str(tmp_path), "--out", str(tmp_path / "out")]
+    assert generate.main(common + ["--params", str(bad), "--canonical", str(tmp_path / "x.jsonl")] + out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "querygen.group_threshold" in err[0]
+    good = ["--params", str(ROOT / "params.yaml")]
+    assert generate.main(["--dataset", "nope", "--level", "S1"] + good
+                         + ["--canonical", str(tmp_path / "x.jsonl")] + out) == 2
+    assert "querygen.sources" in capsys.readouterr().err
+    assert generate.main(["--dataset", "synth_captions", "--level", "S9"] + good
+                         + ["--canonical", str(tmp_path / "x.jsonl")] + out) == 2
+    assert "querygen.levels" in capsys.readouterr().err
+    assert generate.main(common + good + ["--canonical", str(tmp_path / "missing.jsonl")] + out) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.jsonl" in err[0]
+    assert build.main(common + good + ["--generated", str(tmp_path / "none"), "--benchmark", str(tmp_path / "b"),
+                                       "--metrics", str(tmp_path / "m.json")] + out) == 2
+    assert "none" in capsys.readouterr().err
+    assert oracle_score.main(common + good + ["--oracle", str(tmp_path), "--generated", str(tmp_path),
+                                              "--built", str(tmp_path), "--metrics", str(tmp_path / "m.json")]) == 2
+    assert "groups.json" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "m.json").exists()
+
+
 def test_dvc_stage_split():
-    """group_threshold is read from `group` on; rewrite/validate never see it; prompts are rewrite deps."""
+    """group_threshold is read from `build` on; `generate` (the LLM rewrites) never sees it; each stage's params
+    are the keys its module says it reads; the benchmark and metrics paths stay the interface."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    params = {name: stages[name].get("params", []) for name in stages if name.startswith("querygen_")}
-    assert "querygen.group_threshold" not in params["querygen_rewrite"] + params["querygen_validate"]
-    assert "querygen.group_threshold" in params["querygen_group"]
-    assert "querygen.llm" in params["querygen_rewrite"] and "querygen.rewriter" in params["querygen_rewrite"]
-    assert "pipeline/querygen/prompts" in stages["querygen_rewrite"]["deps"]
-    assert "data/querygen/${item.dataset}/${item.level}/group" in stages["querygen_aggregate"]["deps"]
+    assert {n for n in stages if n.startswith("querygen")} == {"querygen_generate", "querygen_build", "querygen_oracle"}
+    gen, bld = stages["querygen_generate"], stages["querygen_build"]
+    assert "querygen.group_threshold" not in gen["params"] and "querygen.group_threshold" in bld["params"]
+    assert set(gen["params"]) == {"querygen.sources.${item.dataset}", "querygen.llm", "querygen.rewriter",
+                                  "querygen.validator", "querygen.embedder", "runtime.device", "runtime.threads"}
+    assert set(bld["params"]) == {"querygen.group_threshold", "querygen.embedder", "querygen.llm",
+                                  "querygen.aggregator", "querygen.sources.${item.dataset}.prompts",
+                                  "runtime.device", "runtime.threads"}
+    for name, module in (("querygen_generate", generate), ("querygen_build", build), ("querygen_oracle", oracle_score)):
+        doc = module.__doc__.split("Params read:")[1].split("``.")[0] + "``"  # the sentence naming the keys
+        keys = {k.replace("<dataset>", "${item.dataset}") for k in doc.split("``")[1::2]}
+        assert keys == set(stages[name]["params"]), name
+    for stage in (gen, bld):
+        assert "pipeline/querygen/prompts" in stage["deps"] and "data/querygen_reviews" in stage["deps"]
+    assert "data/querygen/${item.dataset}/${item.level}/generate" in bld["deps"]
+    assert "data/benchmarks/${item.dataset}/${item.level}" in bld["outs"]
+    assert list(bld["metrics"][0]) == ["reports/metrics/querygen/${item.dataset}_${item.level}.json"]
     assert "querygen_oracle" in stages and "${querygen.oracle.datasets}" == stages["querygen_oracle"]["matrix"]["dataset"]

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from sada_helpers import detector_config, random_batch
 
-from models.sada import DomainAlignment, SadaDetector, grouped_bce, pseudo_labels
+from models.sada.adaptation import DomainAlignment, grouped_bce, pseudo_labels
+from models.sada.detector import SadaDetector
 
 VARIANTS = {
     "source_only": (),

@@ -9,15 +9,9 @@ import pytest
 import torch
 from sada_helpers import EPIC_RANGES, detector_config, inference_config
 
-from models.sada import (
-    SadaDetector,
-    anchor_points,
-    assign_labels,
-    diou_1d,
-    grid_to_seconds,
-    seconds_to_grid,
-    sgp_kernel,
-)
+from models.sada.backbone import sgp_kernel
+from models.sada.detector import SadaDetector, grid_to_seconds, seconds_to_grid
+from models.sada.targets import anchor_points, assign_labels, diou_1d
 
 
 def _levels(length: int = 64) -> torch.Tensor:

@@ -11,9 +11,9 @@ import pytest
 import torch
 from sada_helpers import detector_config, random_batch
 
-from models.sada import SadaDetector
+from models.sada.detector import SadaDetector
 from pipeline.core.params import TrainConfig
-from pipeline.core.training import checkpoint_header, load_model
+from pipeline.core.checkpoints import checkpoint_header, load_model
 
 
 def _trained_sada(steps: int = 3) -> SadaDetector:

@@ -15,6 +15,7 @@ broken: the detector cannot learn even from perfect features.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,9 @@ import torch
 
 from conftest import REPO_ROOT
 from pipeline.datasets.params import DatasetScenario
-from pipeline.core.params import RuntimeConfig, build, load_params
+from pipeline.core.params import RuntimeConfig, load_block
 from models.sada.config import SadaInferenceConfig
+from pipeline.sada.params import SadaConfig, SadaEval
 from pipeline.datasets.schema import Moment, VideoRecord, write_records
 from pipeline.features.container import write_container
 
@@ -89,21 +91,17 @@ def write_oracle_world(root: Path, train_per_domain: int = 10, val_per_domain: i
         write_container(root / "data" / "features" / NAME / BACKBONE / split, arrays, meta)
 
 
-def _config(variant: str, seeds) -> tuple[dict, SadaInferenceConfig, dict]:
+def _config(variant: str, seeds) -> tuple[dict, SadaInferenceConfig, SadaEval]:
     """The stage's own run config from the shipped params, pointed at the oracle world (first shipped scenario's
     spec, the variant's spec, ``seeds``)."""
     from pipeline.sada import train as sada_train
 
-    params = load_params(REPO_ROOT / "params.yaml")
-    scenario_name = params["sada"]["scenarios"][0]
-    params["sada"]["dataset"] = NAME
-    params["sada"]["seeds"] = list(seeds)
-    params["datasets"]["scenarios"][scenario_name] = {"dataset": NAME, "source": SELECTORS.source,
-                                                      "target": SELECTORS.target}
-    run = sada_train.load_run_config(params, scenario_name, variant)
+    cfg = load_block(SadaConfig, REPO_ROOT / "params.yaml")
+    scenario_name = cfg.scenarios[0]
+    cfg = dataclasses.replace(cfg, dataset=NAME, seeds=list(seeds))
+    run = sada_train.load_run_config(cfg, {scenario_name: SELECTORS}, scenario_name, variant)
     run["name"] = scenario_name
-    inference = build(SadaInferenceConfig, params["sada"]["inference"], "sada.inference")
-    return run, inference, params["sada"]["eval"]
+    return run, cfg.inference, cfg.eval
 
 
 def predict_and_evaluate(canonical: Path, features: Path, train_dir: Path, out: Path, variant: str,
@@ -114,8 +112,8 @@ def predict_and_evaluate(canonical: Path, features: Path, train_dir: Path, out: 
 
     run, inference, ev = _config(variant, seeds)
     sada_predict.predict_run(run["selectors"], run["scenario"], canonical, features, train_dir, out / "predict",
-                             run["data"].layer, inference, int(ev["tsne_level"]), int(ev["tsne_points"]))
-    return sada_evaluate.evaluate_run(out / "predict", train_dir, variant, [], int(ev["tsne_classes"]),
+                             run["data"].layer, inference, ev.tsne_level, ev.tsne_points)
+    return sada_evaluate.evaluate_run(out / "predict", train_dir, variant, [], ev.tsne_classes,
                                       out / "metrics.json", out / "plots")
 
 

@@ -130,7 +130,7 @@ def test_tiny_overfit_on_source_domain(world, tmp_path):
 
     from pipeline.sada.predict import ground_truth, predict_videos
     from pipeline.sada.train import train_run
-    from pipeline.core.training import load_model
+    from pipeline.core.checkpoints import load_model
 
     root, _ = world
     run = toy_run(seeds=(0,), epochs=16, align=())
@@ -154,7 +154,8 @@ def test_cli_reports_params_errors(tmp_path, capsys):
     path.write_text(yaml.safe_dump(params))
     rc = sada_train.main(["--scenario", params["sada"]["scenarios"][0], "--variant", "sada", "--canonical", "x",
                           "--features", "y", "--out", str(tmp_path / "o"), "--params", str(path)])
-    assert rc == 1 and "sada.scenario_specs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and err.count("\n") == 1 and "sada.scenario_specs" in err
 
 
 def test_knn_mixing_is_one_for_shuffled_domains_and_zero_for_separated_ones():

@@ -20,7 +20,8 @@ def test_fit_and_predict_on_cuda(tmp_path, precision):
     from models.sdst_config import SDSTConfig, SDSTModelConfig
     from pipeline.core.params import TrainConfig
     from pipeline.sdst.data import SDSTDataset, collate, select_layers
-    from pipeline.core.training import fit, load_model, move_to_device
+    from pipeline.core.checkpoints import load_model
+    from pipeline.core.training import fit, move_to_device
 
     paths = make_fixture(tmp_path, n_train=12, n_val=4)
     choice = select_layers([3, 4, 5, 6], [1, 2, 3, 4], 4, [], False, "shallow_to_deep", "fixture")

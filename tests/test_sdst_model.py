@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from models.common import temporal_iou_np
-from models.sdst import SDST, count_parameters, parameter_breakdown, sample_1d
+from models.sdst import SDST, count_parameters, parameter_breakdown
+from models.sdst_attention import sample_1d
 from models.sdst_config import SDSTConfig, SDSTModelConfig
 from pipeline.core.params import TrainConfig
 from pipeline.core.training import fit

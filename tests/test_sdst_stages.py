@@ -156,7 +156,8 @@ def test_stage_errors_and_resume(tmp_path, capsys):
     params.write_text(yaml.safe_dump(data))
     sdst_params = load_block(SDSTParams, params)
     from pipeline.sdst.data import LayerChoice, SDSTDataset, collate
-    from pipeline.core.training import fit, load_model
+    from pipeline.core.checkpoints import load_model
+    from pipeline.core.training import fit
     import functools
 
     full, _ = load_model(tmp_path / "bad" / "seed_0" / "model.pt")

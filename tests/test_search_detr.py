@@ -254,7 +254,7 @@ def test_tiny_overfit_with_the_generic_loop(tmp_path):
         hits += inter / (max(e, ge) - min(s, gs)) >= 0.5
     assert hits >= 6, rows
     # the checkpoint rebuilds the same model from its own config
-    from pipeline.core.training import load_model
+    from pipeline.core.checkpoints import load_model
 
     again, ckpt = load_model(res.checkpoint)
     assert ckpt["model_config"]["video_dim"] == 10
@@ -289,7 +289,7 @@ def test_anchor_queries_refine_their_own_reference():
 def test_position_sine_is_the_encoder_position_basis():
     """The anchor centres' spatial query and the memory rows' positions share one sine basis."""
     from models.common import sine_position_encoding
-    from models.search_detr import position_sine
+    from models.search_detr_layers import position_sine
 
     n, d = 13, 32
     assert torch.allclose(position_sine(torch.arange(1, n + 1) / n, d), sine_position_encoding(n, d), atol=1e-5)

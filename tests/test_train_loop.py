@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from pipeline.core.params import TrainConfig
-from pipeline.core.training import GlobalBatchSampler, DistInfo, fit, load_model, lr_factor
+from pipeline.core.checkpoints import load_model
+from pipeline.core.training import GlobalBatchSampler, DistInfo, fit, lr_factor
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_toy import ToyConfig, ToyRegressor, collate, toy_data  # noqa: E402

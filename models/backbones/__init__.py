@@ -29,12 +29,8 @@ def _i3d(cfg) -> nn.Module:
 
 
 def _internvideo2(cfg) -> nn.Module:
-    from models.backbones.internvideo2 import (
-        InternVideo2VisionEncoder,
-        InternVideo2Video,
-        load_vision_checkpoint,
-        read_checkpoint,
-    )
+    from models.backbones.internvideo2 import InternVideo2VisionEncoder, InternVideo2Video
+    from models.backbones.internvideo2_checkpoint import load_vision_checkpoint, read_checkpoint
 
     encoder = InternVideo2VisionEncoder(img_size=cfg.recipe.size, num_frames=cfg.recipe.frames, **_plain(cfg.arch))
     if cfg.checkpoint:

@@ -1,13 +1,14 @@
-"""InternVideo2 stage-2: vision tower (ViT with RMSNorm, whole-width q/k norm, LayerScale, attention pooling)
-and the BERT text tower, written from the architecture description, with the module and parameter names of
-the official ``InternVideo2_Stage2`` checkpoint so that ``load_state_dict`` works on it unchanged.
+"""InternVideo2 stage-2 vision tower (ViT with RMSNorm, whole-width q/k norm, LayerScale, attention pooling),
+the checkpoint's top level, the clip-feature wrapper of extraction and the stage-2-style contrastive pretraining
+model, written from the architecture description, with the module and parameter names of the official
+``InternVideo2_Stage2`` checkpoint so that ``load_state_dict`` works on it unchanged.
 
 Official 1B settings (``InternVideo2-stage2_1b-224p-f4``): ``embed_dim`` 1408, ``depth`` 40, 16 heads (88 each),
 ``mlp_ratio`` 48/11 (fc1 1408→6144), patch 14, 224², 4 frames, tubelet 1, no qkv bias, q/k RMSNorm over all
 1408 dims, LayerScale (fp32), ``clip_projector`` attention pooling 1408→768 (16 heads), ``clip_decoder.0-5``
-(1408→3200), ``final_clip_decoder`` (768→768). Text: BERT-large (1024, 24 layers, 16 heads), layers ≥ 19
-(``fusion_layer``) carry cross-attention to 1408-wide vision tokens; text-only encoding runs layers 1–19.
-:data:`IV2_1B` and :data:`BERT_LARGE` hold these numbers; tiny configurations use the same classes.
+(1408→3200), ``final_clip_decoder`` (768→768). :data:`IV2_1B` holds these numbers; tiny configurations use the
+same classes. The BERT text tower lives in :mod:`models.backbones.internvideo2_text`, strict checkpoint loading
+in :mod:`models.backbones.internvideo2_checkpoint`.
 
 Feature path (thesis §4.4, Eq. 4.23): the hidden state after each configured block (1-based), each pooled by
 the frozen ``clip_projector`` (``adaptive``), or by its cls token / token mean (``cls`` / ``avg``, width
@@ -15,12 +16,13 @@ the frozen ``clip_projector`` (``adaptive``), or by its cls token / token mean (
 """
 from __future__ import annotations
 
-import math
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.backbones.internvideo2_text import BertConfig, BertTextEncoder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -30,11 +32,6 @@ IV2_1B = dict(
     img_size=224, patch_size=14, embed_dim=1408, depth=40, num_heads=16, mlp_ratio=48 / 11, num_frames=4,
     tubelet_size=1, clip_embed_dim=768, clip_teacher_embed_dim=3200, clip_teacher_final_dim=768,
     clip_return_layer=6, attn_pool_num_heads=16, init_values=1e-5,
-)
-# BERT-large text tower of stage 2 (keyword arguments of BertConfig).
-BERT_LARGE = dict(
-    vocab_size=30522, hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096,
-    max_position=512, type_vocab_size=2, fusion_layer=19, encoder_width=1408, layer_norm_eps=1e-12,
 )
 
 
@@ -342,176 +339,8 @@ def pool_tokens(h: torch.Tensor, pooling: str, projector: nn.Module | None) -> t
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Text tower (BERT with the official / Hugging Face BERT parameter names)
+# The stage-2 checkpoint's top level (both towers)
 # ---------------------------------------------------------------------------------------------------------
-
-
-class BertConfig:
-    """Plain BERT dimensions; ``fusion_layer`` ≥ ``num_layers`` means no cross-attention layers."""
-
-    def __init__(self, vocab_size=30522, hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096,
-                 max_position=512, type_vocab_size=2, fusion_layer=19, encoder_width=1408, layer_norm_eps=1e-12):
-        self.vocab_size, self.hidden_size, self.num_layers = vocab_size, hidden_size, num_layers
-        self.num_heads, self.intermediate_size, self.max_position = num_heads, intermediate_size, max_position
-        self.type_vocab_size, self.fusion_layer, self.encoder_width = type_vocab_size, fusion_layer, encoder_width
-        self.layer_norm_eps = layer_norm_eps
-
-
-class BertEmbeddings(nn.Module):
-    def __init__(self, cfg: BertConfig):
-        super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=0)
-        self.position_embeddings = nn.Embedding(cfg.max_position, cfg.hidden_size)
-        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
-        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.dropout = nn.Dropout(0.1)
-        self.register_buffer("position_ids", torch.arange(cfg.max_position).unsqueeze(0), persistent=True)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        n = input_ids.shape[1]
-        x = self.word_embeddings(input_ids) + self.position_embeddings(self.position_ids[:, :n])
-        x = x + self.token_type_embeddings(torch.zeros_like(input_ids))
-        return self.dropout(self.LayerNorm(x))
-
-
-class BertSelfAttention(nn.Module):
-    def __init__(self, cfg: BertConfig, kv_width: int | None = None):
-        super().__init__()
-        kv_width = kv_width or cfg.hidden_size
-        self.num_heads = cfg.num_heads
-        self.head_dim = cfg.hidden_size // cfg.num_heads
-        self.query = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-        self.key = nn.Linear(kv_width, cfg.hidden_size)
-        self.value = nn.Linear(kv_width, cfg.hidden_size)
-        self.dropout = nn.Dropout(0.1)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, context: torch.Tensor | None = None):
-        ctx = x if context is None else context
-        b, n, _ = x.shape
-
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
-
-        out = F.scaled_dot_product_attention(heads(self.query(x)), heads(self.key(ctx)), heads(self.value(ctx)),
-                                             attn_mask=mask)
-        return out.transpose(1, 2).reshape(b, n, -1)
-
-
-class BertSelfOutput(nn.Module):
-    def __init__(self, cfg: BertConfig, inner: int | None = None):
-        super().__init__()
-        self.dense = nn.Linear(inner or cfg.hidden_size, cfg.hidden_size)
-        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-        self.dropout = nn.Dropout(0.1)
-
-    def forward(self, h: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(h)) + residual)
-
-
-class BertAttention(nn.Module):
-    def __init__(self, cfg: BertConfig, kv_width: int | None = None):
-        super().__init__()
-        self.self = BertSelfAttention(cfg, kv_width)
-        self.output = BertSelfOutput(cfg)
-
-    def forward(self, x, mask, context=None):
-        return self.output(self.self(x, mask, context), x)
-
-
-class BertIntermediate(nn.Module):
-    def __init__(self, cfg: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.intermediate_size)
-
-    def forward(self, x):
-        return F.gelu(self.dense(x))
-
-
-class BertLayer(nn.Module):
-    def __init__(self, cfg: BertConfig, cross: bool):
-        super().__init__()
-        self.attention = BertAttention(cfg)
-        if cross:
-            self.crossattention = BertAttention(cfg, kv_width=cfg.encoder_width)
-        self.intermediate = BertIntermediate(cfg)
-        self.output = BertSelfOutput(cfg, inner=cfg.intermediate_size)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        # text-only mode: the cross-attention of fusion layers is never run here
-        x = self.attention(x, mask)
-        return self.output(self.intermediate(x), x)
-
-
-class BertEncoder(nn.Module):
-    def __init__(self, cfg: BertConfig):
-        super().__init__()
-        self.layer = nn.ModuleList(BertLayer(cfg, cross=i >= cfg.fusion_layer) for i in range(cfg.num_layers))
-
-
-class BertModel(nn.Module):
-    """``bert``: embeddings + encoder (no pooler, as in the MLM build)."""
-
-    def __init__(self, cfg: BertConfig):
-        super().__init__()
-        self.config = cfg
-        self.embeddings = BertEmbeddings(cfg)
-        self.encoder = BertEncoder(cfg)
-
-    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: Sequence[int]):
-        """Per-token states after each 1-based layer in ``layers``: list of [B, tokens, hidden]."""
-        n_layers = len(self.encoder.layer)
-        bad = [ly for ly in layers if not 1 <= ly <= n_layers]
-        if bad:
-            raise ValueError(f"text layers {bad} out of range 1..{n_layers}")
-        keep = attention_mask[:, None, None, :].bool()
-        mask = torch.zeros(keep.shape, dtype=self.embeddings.LayerNorm.weight.dtype, device=keep.device)
-        mask = mask.masked_fill(~keep, torch.finfo(mask.dtype).min)
-        h = self.embeddings(input_ids)
-        wanted, out = set(layers), {}
-        for i, layer in enumerate(self.encoder.layer[: max(layers)], start=1):
-            h = layer(h, mask)
-            if i in wanted:
-                out[i] = h
-        return [out[ly] for ly in layers]
-
-
-class BertPredictionHeadTransform(nn.Module):
-    def __init__(self, cfg: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
-        self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
-
-
-class BertLMPredictionHead(nn.Module):
-    def __init__(self, cfg: BertConfig, word_embeddings: nn.Embedding):
-        super().__init__()
-        self.transform = BertPredictionHeadTransform(cfg)
-        self.decoder = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
-        self.decoder.weight = word_embeddings.weight  # tied, and stored under both names like the original
-        self.decoder.bias = self.bias
-
-
-class BertOnlyMLMHead(nn.Module):
-    def __init__(self, cfg: BertConfig, word_embeddings: nn.Embedding):
-        super().__init__()
-        self.predictions = BertLMPredictionHead(cfg, word_embeddings)
-
-
-class BertTextEncoder(nn.Module):
-    """``text_encoder``: ``bert`` (+ the MLM head ``cls`` of the pretraining build when ``mlm_head``)."""
-
-    def __init__(self, cfg: BertConfig, mlm_head: bool = True):
-        super().__init__()
-        self.bert = BertModel(cfg)
-        if mlm_head:
-            self.cls = BertOnlyMLMHead(cfg, self.bert.embeddings.word_embeddings)
-        if not self.bert.embeddings.word_embeddings.weight.is_meta:
-            for m in self.modules():
-                if isinstance(m, (nn.Linear, nn.Embedding)):
-                    nn.init.normal_(m.weight, std=0.02)
-                if isinstance(m, nn.Linear) and m.bias is not None:
-                    nn.init.zeros_(m.bias)
 
 
 class InternVideo2Stage2(nn.Module):
@@ -526,111 +355,6 @@ class InternVideo2Stage2(nn.Module):
         self.vision_proj = nn.Linear(self.vision_encoder.clip_embed_dim, embed_dim)
         self.text_proj = nn.Linear(cfg.hidden_size, embed_dim)
         self.itm_head = nn.Linear(cfg.hidden_size, 2)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Checkpoint loading
-# ---------------------------------------------------------------------------------------------------------
-
-
-class CheckpointError(ValueError):
-    """A checkpoint does not match the module: the message lists missing / unexpected / mis-shaped keys."""
-
-
-def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
-    """A state dict from a ``.pt``/``.pth``/``.pyth``/``.safetensors`` file (``model``/``module``/``model_state``
-    wrappers are unwrapped)."""
-    if str(path).endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-    for key in ("model", "module", "model_state", "state_dict"):
-        if isinstance(ckpt, dict) and key in ckpt and isinstance(ckpt[key], dict):
-            return ckpt[key]
-    return ckpt
-
-
-def _interpolate_pos(table: torch.Tensor, frames: int, grid: int, old_grid: int) -> torch.Tensor:
-    """Resize a [1, 1 + T·old_grid², D] position table to ``frames`` × ``grid``² (linear in time, bicubic in
-    space, cls entry kept), like the official ``interpolate_pos_embed_internvideo2``."""
-    d = table.shape[-1]
-    cls, body = table[:, :1], table[:, 1:]
-    t_old = body.shape[1] // (old_grid * old_grid)
-    if t_old * old_grid * old_grid != body.shape[1]:
-        raise CheckpointError(f"position table of {body.shape[1]} entries is not T x {old_grid}x{old_grid}")
-    body = body.reshape(t_old, old_grid, old_grid, d)
-    if old_grid != grid:
-        x = F.interpolate(body.permute(0, 3, 1, 2).float(), size=(grid, grid), mode="bicubic", align_corners=False)
-        body = x.permute(0, 2, 3, 1).to(table.dtype)
-    if t_old != frames:
-        x = body.reshape(t_old, -1).T[None].float()  # [1, g²·D, T]
-        x = F.interpolate(x, size=frames, mode="linear", align_corners=False)
-        body = x[0].T.to(table.dtype)
-    return torch.cat([cls, body.reshape(1, frames * grid * grid, d)], dim=1)
-
-
-def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], prefix: str, ignore: Iterable[str] = (),
-              optional: Iterable[str] = (), where: str = "checkpoint") -> dict[str, list[str]]:
-    """Load the ``prefix``-ed entries of ``state`` into ``module`` strictly.
-
-    Every module key must be present (except those in ``optional``, e.g. a derivable buffer) and every
-    checkpoint key must either be consumed or start with one of ``ignore`` (other towers of the same
-    checkpoint, heads the feature path never runs), else :class:`CheckpointError` lists the offending keys.
-    Returns the consumed and ignored checkpoint keys.
-    """
-    ignore, optional = tuple(ignore), set(optional)
-    own = module.state_dict()
-    sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix) and not k.startswith(ignore)}
-    stray = sorted(k for k in state if not k.startswith(prefix) and not k.startswith(ignore))
-    missing = sorted(k for k in own if k not in sub and k not in optional)
-    unexpected = sorted(k for k in sub if k not in own)
-    shapes = sorted(f"{k} {tuple(sub[k].shape)} vs {tuple(own[k].shape)}"
-                    for k in sub if k in own and tuple(sub[k].shape) != tuple(own[k].shape))
-    problems = []
-    for label, keys in (("missing", missing), ("unexpected", unexpected + stray), ("shape mismatch", shapes)):
-        if keys:
-            problems.append(f"{label} ({len(keys)}): {', '.join(prefix + k for k in keys[:8])}"
-                            + (" ..." if len(keys) > 8 else ""))
-    if problems:
-        raise CheckpointError(f"{where}: does not match {type(module).__name__}: " + "; ".join(problems))
-    module.load_state_dict(sub, strict=False)
-    return {"consumed": sorted(prefix + k for k in sub), "ignored": sorted(k for k in state if k.startswith(ignore))}
-
-
-VISION_PREFIX = "vision_encoder."
-TEXT_PREFIX = "text_encoder."
-OTHER_STAGE2_KEYS = ("temp", "vision_proj.", "text_proj.", "itm_head.")
-
-
-def load_vision_checkpoint(encoder: InternVideo2VisionEncoder, state: Mapping[str, torch.Tensor],
-                           where: str = "checkpoint") -> dict[str, list[str]]:
-    """Load ``vision_encoder.*`` strictly; position tables are interpolated when frames or grid differ."""
-    state = dict(state)
-    grid, frames = encoder.patch_embed.grid, encoder.num_frames
-    img_key = VISION_PREFIX + "img_pos_embed"
-    old_grid = math.isqrt(state[img_key].shape[1] - 1) if img_key in state else grid
-    for name in ("pos_embed", "clip_pos_embed", "img_pos_embed", "clip_img_pos_embed"):
-        key = VISION_PREFIX + name
-        target = getattr(encoder, name).shape
-        if key in state and tuple(state[key].shape) != tuple(target) and state[key].shape[-1] == target[-1]:
-            t = 1 if name.endswith("img_pos_embed") else frames
-            state[key] = _interpolate_pos(state[key], t, grid, old_grid)
-    return load_into(encoder, state, VISION_PREFIX, ignore=(TEXT_PREFIX, *OTHER_STAGE2_KEYS), where=where)
-
-
-def load_text_checkpoint(text: BertTextEncoder, state: Mapping[str, torch.Tensor],
-                         where: str = "checkpoint") -> dict[str, list[str]]:
-    """Load ``text_encoder.*`` strictly (``bert.embeddings.position_ids`` may be absent: it is an arange).
-
-    The MLM head ``text_encoder.cls.*`` is loaded when ``text`` has one and ignored otherwise (the feature
-    path never uses it).
-    """
-    ignore = (VISION_PREFIX, *OTHER_STAGE2_KEYS)
-    if not hasattr(text, "cls"):
-        ignore += (TEXT_PREFIX + "cls.",)
-    return load_into(text, state, TEXT_PREFIX, ignore=ignore, optional=("bert.embeddings.position_ids",),
-                     where=where)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -668,25 +392,6 @@ class InternVideo2Video(nn.Module):
         states = self.encoder.hidden_states(x, self.layers)
         proj = self.encoder.clip_projector
         return torch.stack([pool_tokens(h, self.pooling, proj) for h in states], dim=1)
-
-
-class BertTokens(nn.Module):
-    """Token features: (input_ids, attention_mask) → [B, L, tokens, hidden] of the configured layers."""
-
-    def __init__(self, text: BertTextEncoder, layers: Sequence[int]):
-        super().__init__()
-        n = len(text.bert.encoder.layer)
-        bad = [ly for ly in layers if not 1 <= ly <= n]
-        if bad or not layers:
-            raise ValueError(f"text layers {list(layers)} must be non-empty and within 1..{n}")
-        if hasattr(text, "cls"):
-            del text.cls  # the MLM head is not part of the feature path
-        self.text = text
-        self.layers = tuple(int(x) for x in layers)
-        self.dim = text.bert.config.hidden_size
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return torch.stack(self.text.bert.hidden_states(input_ids, attention_mask, self.layers), dim=1)
 
 
 # ---------------------------------------------------------------------------------------------------------

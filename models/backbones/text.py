@@ -21,14 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.backbones.internvideo2 import (
-    BertConfig,
-    BertTextEncoder,
-    BertTokens,
-    load_into,
-    load_text_checkpoint,
-    read_checkpoint,
-)
+from models.backbones.internvideo2_checkpoint import load_into, load_text_checkpoint, read_checkpoint
+from models.backbones.internvideo2_text import BertConfig, BertTextEncoder, BertTokens
 
 
 def minilm_dir() -> Path:

@@ -80,10 +80,11 @@ class MaskedGroupNorm(nn.Module):
         return y * self.weight[None, :, None] + self.bias[None, :, None]
 
 
-class DropPath(nn.Module):
+class AffineDropPath(nn.Module):
     """Stochastic depth per sample (keep probability ``1 - p``, rescaled) after a learnable per-channel scale.
 
-    The scale γ starts at ``1e-4`` (TriDet's AffineDropPath), so a fresh block is close to its skip path.
+    The scale γ starts at ``1e-4`` (TriDet's AffineDropPath), so a fresh block is close to its skip path; the
+    scale is what sets it apart from SDST's plain :class:`models.sdst.DropPath`.
     """
 
     def __init__(self, channels: int, p: float):
@@ -128,8 +129,8 @@ class SGPBlock(nn.Module):
         self.convkw = nn.Conv1d(dim, dim, kw, padding=kw // 2, groups=dim)
         self.global_fc = nn.Conv1d(dim, dim, 1, groups=dim)
         self.mlp = nn.Sequential(nn.Conv1d(dim, mlp_dim, 1), nn.GELU(), nn.Conv1d(mlp_dim, dim, 1))
-        self.drop_mix = DropPath(dim, droppath) if droppath > 0 else None
-        self.drop_mlp = DropPath(dim, droppath) if droppath > 0 else None
+        self.drop_mix = AffineDropPath(dim, droppath) if droppath > 0 else None
+        self.drop_mlp = AffineDropPath(dim, droppath) if droppath > 0 else None
         for conv in (self.psi, self.fc, self.convw, self.convkw, self.global_fc):
             nn.init.normal_(conv.weight, 0.0, init_std) if init_std > 0 else nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)

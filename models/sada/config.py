@@ -74,7 +74,7 @@ class SadaWeights:
 
 @dataclasses.dataclass(frozen=True)
 class SadaDetectorConfig:
-    """Checkpoint config of ``models.sada.SadaDetector`` (built by the train stage, not a params block):
+    """Checkpoint config of ``models.sada.detector.SadaDetector`` (built by the train stage, not a params block):
     the ``sada.model`` settings, the scenario's weights, the variant's alignment terms and the facts that come
     from the data (feature width, class names). Post-processing is not part of training: the predict stage
     hands ``sada.inference`` to ``predict``, so changing it never retrains."""

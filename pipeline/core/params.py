@@ -16,11 +16,13 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, ClassVar, Literal, Mapping, TypeVar
 
 import yaml
 
 PARAMS_FILE = "params.yaml"
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -179,6 +181,14 @@ def load_block(schema: type, path: str | Path = PARAMS_FILE, params: Mapping[str
         return build(schema, params[name], name)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def spec_entry(specs: Mapping[str, T], name: str, key: str, what: str = "entry") -> T:
+    """``specs[name]`` of a named-specs mapping (``sdst.dataset_specs``, ``search_vmr.variant_specs``, ...);
+    a name with no entry is a :class:`ConfigError` naming the dotted ``key`` and the known names."""
+    if name not in specs:
+        raise ConfigError(f"{key}: no {what} {name!r} (known: {sorted(specs)})")
+    return specs[name]
 
 
 def to_dict(cfg: Any) -> Any:

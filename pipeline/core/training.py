@@ -8,7 +8,8 @@ evaluate=None, resume=True, stop_after_epochs=None) -> FitResult``
 Contract for ``model`` (an ``nn.Module``):
 
 * ``model.config`` is a dataclass and ``type(model)(model.config)`` rebuilds the same architecture.
-  That is how a checkpoint rebuilds the model with no other input (``load_model``).
+  That is how a checkpoint rebuilds the model with no other input
+  (:func:`pipeline.core.checkpoints.load_model`).
 * ``model(batch) -> dict``: ``"loss"`` (scalar tensor to minimise) plus any other named scalars
   (sub-losses), which are averaged over the epoch and logged as ``train/<name>``.
 * ``model.predict(batch)`` is NOT used by the loop; stages call it on the module ``load_model`` returns.
@@ -34,7 +35,8 @@ Files under ``out_dir``:
 * ``live/`` — dvclive (``Live(dir, dvcyaml=False)``): ``plots/metrics/train/*.tsv`` per epoch
   (``train/loss``, sub-losses, ``train/lr``, and ``eval/<name>`` from the callback); declare it as DVC plots.
 
-``load_model(path, device="cpu") -> (model in eval mode, checkpoint dict)`` rebuilds a model from ``model.pt``.
+``pipeline.core.checkpoints`` writes the checkpoint header and rebuilds a model from ``model.pt``
+(``load_model(path, device="cpu", models=()) -> (model in eval mode, checkpoint dict)``).
 ``stop_after_epochs`` ends this call early (resumable later), for time-limited jobs.
 ``precision``: ``fp32``, ``bf16`` (autocast; CPU and CUDA) or ``fp16`` (autocast + GradScaler, CUDA only).
 """
@@ -42,7 +44,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import math
 import os
 import random
@@ -56,10 +57,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from pipeline.core.params import TrainConfig, build, to_dict
+from pipeline.core.checkpoints import checkpoint_header
 from pipeline.core.io import atomic_path
+from pipeline.core.params import TrainConfig
 
-CHECKPOINT_FORMAT = 1
 
 
 # ----------------------------------------------------------------------------- distributed / seeds
@@ -246,75 +247,6 @@ class EMA:
             self.shadow[k].copy_(v)
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def _qualname(obj_type: type) -> str:
-    return f"{obj_type.__module__}:{obj_type.__qualname__}"
-
-
-# Checkpoints written before the one-room-per-method layout name config classes by their old home.
-MOVED_CLASSES = {
-    "pipeline.config:SadaDetectorConfig": "models.sada.config:SadaDetectorConfig",
-    "pipeline.config:SearchDETRConfig": "models.search_detr_config:SearchDETRConfig",
-}
-
-
-def _import(qualname: str) -> Any:
-    module, _, name = MOVED_CLASSES.get(qualname, qualname).partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _check_model_contract(model: nn.Module) -> None:
-    cfg = getattr(model, "config", None)
-    if cfg is None or not dataclasses.is_dataclass(cfg):
-        raise TypeError(f"{type(model).__name__}: fit() needs `model.config` to be a dataclass "
-                        "(checkpoints rebuild the model as type(model)(config))")
-
-
-def checkpoint_header(model: nn.Module, cfg: TrainConfig, runtime: Mapping[str, Any]) -> dict:
-    """Everything needed to rebuild ``model`` and to know how it was trained (no weights)."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model_class": _qualname(type(model)),
-        "config_class": _qualname(type(model.config)),
-        "model_config": to_dict(model.config),
-        "train_config": to_dict(cfg),
-        "runtime": dict(runtime),
-    }
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu",
-               models: Sequence[type] = ()) -> tuple[nn.Module, dict]:
-    """Rebuild the model stored in a ``model.pt`` (or ``last.pt``) and load its weights; eval mode.
-
-    ``models`` are the model classes the caller accepts (the stages pass theirs, so the model's module is an
-    explicit import of the stage and part of its code deps); the checkpoint's class must be one of them. With
-    none given (tests, notebooks) the class is imported from the checkpoint's class path.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("model_class", "config_class", "model_config", "state_dict"):
-        if key not in ckpt:
-            raise ValueError(f"{path}: not a pipeline.core.training checkpoint (missing {key!r})")
-    config = build(_import(ckpt["config_class"]), ckpt["model_config"], f"{path}:model_config")
-    if models:
-        by_name = {_qualname(m): m for m in models}
-        qual = MOVED_CLASSES.get(ckpt["model_class"], ckpt["model_class"])
-        if qual not in by_name:
-            raise ValueError(f"{path}: holds a {qual} model; this stage loads {', '.join(sorted(by_name))}")
-        model = by_name[qual](config)
-    else:
-        model = _import(ckpt["model_class"])(config)
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device).eval(), ckpt
-
-
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -345,6 +277,13 @@ def _scalar_logs(out: Mapping[str, Any]) -> dict[str, float]:
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             logs[k] = float(v)
     return logs
+
+
+def _check_model_contract(model: nn.Module) -> None:
+    cfg = getattr(model, "config", None)
+    if cfg is None or not dataclasses.is_dataclass(cfg):
+        raise TypeError(f"{type(model).__name__}: fit() needs `model.config` to be a dataclass "
+                        "(checkpoints rebuild the model as type(model)(config))")
 
 
 def fit(

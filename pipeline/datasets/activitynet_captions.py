@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import caption_records, seconds_timing
+from pipeline.datasets.common import caption_split_records, seconds_timing
 from pipeline.datasets.schema import VideoRecord
-from pipeline.core.io import InputError, read_json
 
 
 @dataclass(frozen=True)
@@ -29,13 +28,4 @@ class Options:
 def load(root: Path, options: Options, policy: str = "clip", dataset: str = "activitynet_captions"
          ) -> tuple[list[VideoRecord], BadRowReport]:
     """Read the configured ActivityNet-Captions split files."""
-    root = Path(root)
-    report = BadRowReport(policy, root)
-    records = []
-    for split, fname in options.splits.items():
-        data = read_json(root / fname)
-        if not isinstance(data, dict):
-            raise InputError(f"{root / fname}: expected a JSON object of videos")
-        records.extend(caption_records(root, fname, split, data, report, dataset, options.video_pattern,
-                                       seconds_timing))
-    return records, report
+    return caption_split_records(root, options.splits, policy, dataset, options.video_pattern, seconds_timing)

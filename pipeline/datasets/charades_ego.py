@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import parse_seconds, read_csv, top_k, video_path
+from pipeline.datasets.common import parse_seconds, read_csv, select_verbs, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
 from pipeline.core.io import InputError
 
@@ -117,16 +117,9 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "cha
                     acts.append((f"{vid}/{i}", window[0], window[1], action_verb[parts[0]]))
             videos.append((split, row, duration, acts))
 
-    if options.keep_verbs is not None:
-        unknown = sorted(set(options.keep_verbs) - set(action_verb.values()))
-        if unknown:
-            raise InputError(f"{root / options.verb_classes}: keep_verbs {unknown} are not verbs of the mapping")
-        kept = list(options.keep_verbs)
-    else:
-        if options.count_split not in options.splits:
-            raise InputError(f"{root}: count_split {options.count_split!r} is not one of {list(options.splits)}")
-        kept = top_k(Counter(a[3] for s, _, _, acts in videos if s == options.count_split for a in acts),
-                     options.top_k_verbs)
+    kept = select_verbs(options.keep_verbs, action_verb.values(),
+                        lambda: Counter(a[3] for s, _, _, acts in videos if s == options.count_split for a in acts),
+                        options.top_k_verbs, options.count_split, options.splits, root, root / options.verb_classes)
     label_id = {v: i for i, v in enumerate(kept)}
     report.info["classes"] = kept
 

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator
 
 from pipeline.datasets.badrows import BadRowReport
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.core.io import InputError
+from pipeline.core.io import InputError, read_json
 
 _HMS = re.compile(r"^\s*(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)\s*$")
 
@@ -157,3 +157,34 @@ def caption_records(root: Path, fname: str, split: str, data: dict, report: BadR
         records.append(VideoRecord(video_id=vid, dataset=dataset, split=split, duration=duration, fps=fps,
                                    video_path=video_path(root, pattern, video_id=vid), moments=moments))
     return records
+
+
+def select_verbs(keep: list[str] | None, known: Iterable[str], counts: Callable[[], Counter], top: int | None,
+                 count_split: str, splits: Iterable[str], root: Path, mapping_file: Path) -> list[str]:
+    """The verb classes a TAL adapter keeps, in label order: exactly ``keep`` when given (each must be one of
+    ``known``, the verbs of ``mapping_file``), else the ``top`` most frequent of ``counts()`` (the verb counts of
+    ``count_split``, which must be one of ``splits``)."""
+    if keep is not None:
+        unknown = sorted(set(keep) - set(known))
+        if unknown:
+            raise InputError(f"{mapping_file}: keep_verbs {unknown} are not verbs of the mapping")
+        return list(keep)
+    if count_split not in set(splits):
+        raise InputError(f"{root}: count_split {count_split!r} is not one of {list(splits)}")
+    return top_k(counts(), top)
+
+
+def caption_split_records(root: Path, splits: dict[str, str], policy: str, dataset: str, pattern: str | None,
+                          timing: Timing, strip_suffix: str = "") -> tuple[list[VideoRecord], BadRowReport]:
+    """Records of every ``{split: file}`` of a caption dataset whose files map video → timestamps/sentences
+    (ActivityNet-Captions and TACoS), with the bad-row report of ``policy``."""
+    root = Path(root)
+    report = BadRowReport(policy, root)
+    records = []
+    for split, fname in splits.items():
+        data = read_json(root / fname)
+        if not isinstance(data, dict):
+            raise InputError(f"{root / fname}: expected a JSON object of videos")
+        records.extend(caption_records(root, fname, split, data, report, dataset, pattern, timing,
+                                       strip_suffix=strip_suffix))
+    return records, report

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import parse_hms, read_class_csv, read_csv, top_k, video_path
+from pipeline.datasets.common import parse_hms, read_class_csv, read_csv, select_verbs, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
 from pipeline.core.io import InputError
 
@@ -151,16 +151,9 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "epi
     for split, fname in options.splits.items():
         segments.extend(_parse_rows(root, fname, split, options, classes, info, report))
 
-    if options.keep_verbs is not None:
-        unknown = sorted(set(options.keep_verbs) - set(classes.values()))
-        if unknown:
-            raise InputError(f"{root / options.verb_classes}: keep_verbs {unknown} are not verb class keys")
-        kept = list(options.keep_verbs)
-    else:
-        if options.count_split not in options.splits:
-            raise InputError(f"{root}: count_split {options.count_split!r} is not one of {list(options.splits)}")
-        counts = Counter(s.verb for s in segments if s.split == options.count_split)
-        kept = top_k(counts, options.top_k_verbs)
+    kept = select_verbs(options.keep_verbs, classes.values(),
+                        lambda: Counter(s.verb for s in segments if s.split == options.count_split),
+                        options.top_k_verbs, options.count_split, options.splits, root, root / options.verb_classes)
     label_id = {verb: i for i, verb in enumerate(kept)}
     report.info["classes"] = kept
 

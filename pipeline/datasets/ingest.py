@@ -20,7 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipeline.core.params import ConfigError, build, load_block
+from pipeline.core.cli import stage_main
+from pipeline.core.params import ConfigError, build, load_block, spec_entry
 from pipeline.datasets.params import DatasetsConfig
 from pipeline.datasets.params import DatasetSource
 from pipeline.datasets import (
@@ -110,21 +111,18 @@ def ingest(name: str, source: DatasetSource, policy: str, out: str | Path, repor
     return summary
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="a key of datasets.sources")
     parser.add_argument("--out", required=True, help="canonical JSONL to write")
     parser.add_argument("--report", required=True, help="bad-row summary JSON (metrics) to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_block(DatasetsConfig, args.params)
-        if args.name not in cfg.sources:
-            raise ConfigError(f"{args.params}: datasets.sources has no entry {args.name!r}")
-        summary = ingest(args.name, cfg.sources[args.name], cfg.policy, args.out, args.report)
-    except (ConfigError, InputError) as exc:
-        print(f"ingest: error: {exc}", file=sys.stderr)
-        return 1
+    cfg = load_block(DatasetsConfig, args.params)
+    source = spec_entry(cfg.sources, args.name, "datasets.sources", "source")
+    summary = ingest(args.name, source, cfg.policy, args.out, args.report)
     m = summary["moments"]
     splits = ", ".join(f"{s}: {c['videos']} videos / {c['moments']} moments" for s, c in summary["splits"].items())
     bad = ", ".join(f"{k} {v['count']}" for k, v in summary["bad"].items()) or "none"

@@ -22,12 +22,13 @@ import sys
 from collections import Counter
 from typing import Any, Iterable, Mapping
 
-from pipeline.core.params import ConfigError, load_block
+from pipeline.core.cli import stage_main
+from pipeline.core.params import load_block
 from pipeline.datasets.params import DatasetsConfig
 from pipeline.datasets.params import DatasetScenario
 from pipeline.datasets.scenarios import select
 from pipeline.datasets.schema import VideoRecord, iter_queries, read_records
-from pipeline.core.io import InputError, write_json
+from pipeline.core.io import write_json
 
 
 def _mean(values: list[float]) -> float | None:
@@ -104,19 +105,17 @@ def dataset_stats(name: str, records: list[VideoRecord], scenarios: Mapping[str,
     }
 
 
+@stage_main(ValueError)
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="canonical dataset name (a key of datasets.sources)")
     parser.add_argument("--canonical", required=True, help="data/canonical/<name>.jsonl")
     parser.add_argument("--out", required=True, help="statistics JSON (metrics) to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_block(DatasetsConfig, args.params)
-        stats = dataset_stats(args.name, read_records(args.canonical), cfg.scenarios)
-    except (ConfigError, InputError, ValueError) as exc:
-        print(f"dataset_stats: error: {exc}", file=sys.stderr)
-        return 1
+    cfg = load_block(DatasetsConfig, args.params)
+    stats = dataset_stats(args.name, read_records(args.canonical), cfg.scenarios)
     write_json(args.out, stats)
     a = stats["all"]
     print(f"dataset_stats {args.name}: {a['videos']} videos, {a['moments']} moments, {a['queries']} queries, "

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import caption_records, parse_seconds
+from pipeline.datasets.common import caption_split_records, parse_seconds
 from pipeline.datasets.schema import VideoRecord
-from pipeline.core.io import InputError, read_json
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,5 @@ def frame_timing(entry: dict) -> tuple[float, float, float]:
 def load(root: Path, options: Options, policy: str = "clip", dataset: str = "tacos"
          ) -> tuple[list[VideoRecord], BadRowReport]:
     """Read the configured TACoS split files."""
-    root = Path(root)
-    report = BadRowReport(policy, root)
-    records = []
-    for split, fname in options.splits.items():
-        data = read_json(root / fname)
-        if not isinstance(data, dict):
-            raise InputError(f"{root / fname}: expected a JSON object of videos")
-        records.extend(caption_records(root, fname, split, data, report, dataset, options.video_pattern,
-                                       frame_timing, strip_suffix=options.strip_suffix))
-    return records, report
+    return caption_split_records(root, options.splits, policy, dataset, options.video_pattern, frame_timing,
+                                 strip_suffix=options.strip_suffix)

@@ -34,7 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.cli import stage_main
 from pipeline.core.params import ConfigError, RuntimeConfig, load_block
+from pipeline.core.runtime import apply_runtime, torch_dtype
 from pipeline.features.params import FeaturesConfig
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import InputError, atomic_path, read_json, write_json
@@ -149,11 +151,8 @@ class WorkDir:
 def _torch_setup(runtime: RuntimeConfig):
     import torch
 
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
-    device = torch.device(runtime.device)
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[runtime.precision]
-    return torch, device, dtype
+    apply_runtime(runtime)
+    return torch, torch.device(runtime.device), torch_dtype(runtime.precision)
 
 
 def build_backbone(backbone: str, features: FeaturesConfig, runtime: RuntimeConfig):
@@ -316,7 +315,9 @@ def extract_shard(
     return report
 
 
+@stage_main(ValueError, ExtractionError)
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", required=True)
     parser.add_argument("--dataset", required=True)
@@ -327,17 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", required=True, help="scratch directory for resumable per-video results")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        features = load_block(FeaturesConfig, args.params)
-        runtime = load_block(RuntimeConfig, args.params)
-        if args.num_shards != features.num_shards:
-            raise ConfigError(f"--num-shards {args.num_shards} != features.num_shards {features.num_shards}")
-        records = shard_records(read_records(args.canonical), args.shard, args.num_shards)
-        report = extract_shard(records, args.backbone, features, runtime, Path(args.out), Path(args.work),
-                               args.dataset, args.shard, args.num_shards)
-    except (ConfigError, InputError, ExtractionError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    features = load_block(FeaturesConfig, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
+    if args.num_shards != features.num_shards:
+        raise ConfigError(f"--num-shards {args.num_shards} != features.num_shards {features.num_shards}")
+    records = shard_records(read_records(args.canonical), args.shard, args.num_shards)
+    report = extract_shard(records, args.backbone, features, runtime, Path(args.out), Path(args.work),
+                           args.dataset, args.shard, args.num_shards)
     for item in report["skipped"]:
         print(f"skipped {item['video_id']}: {item['reason']}", file=sys.stderr)
     print(f"{args.dataset}/{args.backbone} shard {args.shard}/{args.num_shards}: {report['extracted']} videos "

@@ -16,7 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.core.params import ConfigError, RuntimeConfig, load_block
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, load_block
+from pipeline.core.runtime import apply_runtime, torch_dtype
 from pipeline.features.params import FeaturesConfig
 from pipeline.datasets.schema import iter_queries, read_records
 from pipeline.core.io import InputError, atomic_path
@@ -44,12 +46,10 @@ def build_tower(features: FeaturesConfig, runtime: RuntimeConfig):
 
     from models.backbones import build_text_tower
 
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
+    apply_runtime(runtime)
     torch.manual_seed(runtime.seed)
     tower = build_text_tower(features.text, features.internvideo2.checkpoint, features.clip.model)
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[runtime.precision]
-    return tower.to(torch.device(runtime.device), dtype)
+    return tower.to(torch.device(runtime.device), torch_dtype(runtime.precision))
 
 
 def extract_text(queryset: str, records_path: str | Path, out_dir: str | Path, features: FeaturesConfig,
@@ -80,20 +80,18 @@ def extract_text(queryset: str, records_path: str | Path, out_dir: str | Path, f
     return summary
 
 
+@stage_main(ValueError)
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--queryset", required=True, help="name of the query set (output directory name)")
     parser.add_argument("--records", required=True, help="canonical records JSONL holding the queries")
     parser.add_argument("--out", required=True)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        features = load_block(FeaturesConfig, args.params)
-        runtime = load_block(RuntimeConfig, args.params)
-        summary = extract_text(args.queryset, args.records, args.out, features, runtime)
-    except (ConfigError, InputError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    features = load_block(FeaturesConfig, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
+    summary = extract_text(args.queryset, args.records, args.out, features, runtime)
     print(f"text features {args.queryset}: " + ", ".join(f"{s}: {v['queries']} queries" for s, v in summary.items()))
     return 0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.core.cli import stage_main
 from pipeline.core.io import InputError, atomic_path, read_json, write_json
 from pipeline.features.container import FeatureContainer, write_container
 
@@ -73,18 +74,16 @@ def merge_shards(shards_dir: Path, num_shards: int, out_dir: Path) -> dict:
     return metrics
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shards", required=True, help="directory holding the shard outputs 0..n-1")
     parser.add_argument("--num-shards", type=int, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--metrics", required=True)
     args = parser.parse_args(argv)
-    try:
-        metrics = merge_shards(Path(args.shards), args.num_shards, Path(args.out))
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    metrics = merge_shards(Path(args.shards), args.num_shards, Path(args.out))
     write_json(args.metrics, metrics)
     shapes = ", ".join(f"{s}: {v['shape']}" for s, v in metrics["splits"].items())
     print(f"{metrics['dataset']}/{metrics['backbone']}: {shapes}; {metrics['skipped_count']} skipped")

@@ -46,11 +46,13 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.cli import stage_main
 from pipeline.core.params import ConfigError, load_block, load_params, to_dict
+from pipeline.core.runtime import apply_runtime
 from pipeline.synth.params import SynthConfig
 from pipeline.core.params import RuntimeConfig
 from pipeline.features.params import FeaturesConfig
-from pipeline.core.io import InputError, atomic_path, write_json
+from pipeline.core.io import atomic_path, write_json
 from pipeline.synth import corpus
 
 FORMAT = 1  # bump when the training recipe changes meaning (invalidates resumable work)
@@ -256,8 +258,7 @@ def pretrain(backbone: str, features: Any, synth: Any, runtime: Any, out_dir: Pa
                           f"(known: {', '.join(CHECKPOINT_NAME)})")
     cfg = features.backbone(backbone)
     seed = runtime.seed + pre.seed_offset
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
+    apply_runtime(runtime)
     t_start = time.perf_counter()
     bank, held = build_corpus(backbone, spec, cfg.recipe, synth, seed, progress)
     torch.manual_seed(seed)
@@ -368,8 +369,9 @@ def pretrain(backbone: str, features: Any, synth: Any, runtime: Any, out_dir: Pa
     return metrics
 
 
+@stage_main(ValueError)
 def main(argv: list[str] | None = None) -> int:
-    """CLI (see the module docstring)."""
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", required=True, help="slowfast | i3d | internvideo2")
     ap.add_argument("--out", required=True, help=f"output directory; holds {CHECKPOINT_NAME}")
@@ -378,16 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--live", help="dvclive directory (training curves)")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        features = load_block(FeaturesConfig, args.params, params)
-        synth = load_block(SynthConfig, args.params, params)
-        runtime = load_block(RuntimeConfig, args.params, params)
-        metrics = pretrain(args.backbone, features, synth, runtime, Path(args.out), Path(args.work),
-                           Path(args.live) if args.live else None)
-    except (ConfigError, InputError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    params = load_params(args.params)
+    features = load_block(FeaturesConfig, args.params, params)
+    synth = load_block(SynthConfig, args.params, params)
+    runtime = load_block(RuntimeConfig, args.params, params)
+    metrics = pretrain(args.backbone, features, synth, runtime, Path(args.out), Path(args.work),
+                       Path(args.live) if args.live else None)
     if args.metrics:
         write_json(args.metrics, metrics)
     print(f"pretrain {args.backbone}: {metrics['steps']} steps in {metrics['seconds']} s, loss "

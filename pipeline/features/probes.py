@@ -50,7 +50,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.core.params import ConfigError, RuntimeConfig, load_block
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, load_block
 from pipeline.datasets.params import DatasetsConfig
 from pipeline.datasets.params import DatasetScenario
 from pipeline.features.params import FeaturesConfig, ProbesConfig
@@ -415,7 +416,9 @@ def run_probes(dataset: str, backbone: str, canonical: Path, features_dir: Path,
     return result
 
 
+@stage_main(ValueError)
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--backbone", required=True)
@@ -425,17 +428,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="reports/metrics/probes/<dataset>-<backbone>.json")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        features = load_block(FeaturesConfig, args.params)
-        runtime = load_block(RuntimeConfig, args.params)
-        datasets = load_block(DatasetsConfig, args.params)
-        features.backbone(args.backbone)
-        result = run_probes(args.dataset, args.backbone, Path(args.canonical), Path(args.features),
-                            Path(args.text_features) if args.text_features else None, features, runtime,
-                            datasets.scenarios)
-    except (ConfigError, InputError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    features = load_block(FeaturesConfig, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
+    datasets = load_block(DatasetsConfig, args.params)
+    features.backbone(args.backbone)
+    result = run_probes(args.dataset, args.backbone, Path(args.canonical), Path(args.features),
+                        Path(args.text_features) if args.text_features else None, features, runtime,
+                        datasets.scenarios)
     write_json(args.out, result)
     summary = ", ".join(f"{arm}: " + " ".join(f"{k}={result[arm][k]:.3f}" for k in ("verb_acc", "event_acc",
                         "retrieval_r1") if k in result[arm]) for arm in ("pretrained", "random_init"))

@@ -9,9 +9,13 @@ Pieces, each in its own module:
 * ``grounding`` — the deterministic grounding check (content words + hypernyms, sentence cosine).
 * ``agents`` — rewriter, validator and aggregator built on the two above; ``review`` — review files and the
   ``fallback | drop | fail`` policy.
-* ``encoder`` — sentence embeddings (MiniLM by default); ``grouping`` — cosine graph + DFS components.
+* ``encoder`` — sentence embeddings (MiniLM by default); ``grouping`` — cosine graph + DFS components;
+  ``aggregation`` — one representative query per group, checked against every member.
 * ``benchmark`` — search/caption benchmark sets, single/multi splits and Table 3.1 statistics;
   ``windows`` — HD-EPIC 500-frame windows; ``oracle`` — scores against the synthetic world's oracle.
 
-The DVC stages are ``pipeline/querygen_{prepare,rewrite,validate,group,aggregate,benchmark,oracle}.py``.
+Stages (``python -m pipeline.querygen.<module>``, one ``main()`` skeleton in ``common.run_stage``):
+``generate`` (``querygen_generate``: prepare + LLM rewrite + validation, the expensive part), ``build``
+(``querygen_build``: grouping + aggregation + the benchmark files and Table 3.1 metrics) and ``oracle_score``
+(``querygen_oracle``, synthetic world only).
 """

@@ -1,7 +1,7 @@
 """Stage ``querygen_oracle@<dataset>-<level>``: score generated queries against an oracle (synthetic world only).
 
     python -m pipeline.querygen.oracle_score --dataset synth_captions --level S1 --oracle data/raw/synth/oracle \\
-        --validated data/querygen/synth_captions/S1/validate --groups data/querygen/synth_captions/S1/group \\
+        --generated data/querygen/synth_captions/S1/generate --built data/querygen/synth_captions/S1/build \\
         --metrics reports/metrics/querygen/oracle/synth_captions_S1.json
 
 Oracle files: ``underspecification.json`` ``{video: [{index, caption, S1, S2, S3}]}`` and ``groups.json``
@@ -11,16 +11,19 @@ Oracle files: ``underspecification.json`` ``{video: [{index, caption, S1, S2, S3
 grouped with the same encoder and threshold (separates grouping errors from rewriting errors).
 Params read: ``querygen.group_threshold``, ``querygen.embedder``, ``runtime.device``, ``runtime.threads``.
 Real datasets have no oracle: only datasets in ``querygen.oracle.datasets`` get this stage.
+Reads ``validated.jsonl`` of ``querygen_generate`` and ``groups.json`` of ``querygen_build``.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from pipeline.core.io import InputError, read_json, read_jsonl, write_json
-from pipeline.querygen.common import ROWS, base_parser, load_configs, setup_torch
+from pipeline.querygen.common import GROUPS, VALIDATED, run_stage
+from pipeline.querygen.grouping import group_rows
 from pipeline.querygen.oracle import align, grouping_scores, rewrite_scores
-from pipeline.querygen.group import group_rows
+from pipeline.querygen.params import QuerygenConfig
 
 
 def score(rows: list[dict], groups: dict, under: dict, gold_groups: dict, level: str, threshold: float,
@@ -41,19 +44,18 @@ def score(rows: list[dict], groups: dict, under: dict, gold_groups: dict, level:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = base_parser(__doc__.splitlines()[0])
+def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--oracle", required=True, type=Path, help="folder with underspecification.json, groups.json")
-    p.add_argument("--validated", required=True, type=Path)
-    p.add_argument("--groups", required=True, type=Path)
+    p.add_argument("--generated", required=True, type=Path, help="output folder of querygen_generate")
+    p.add_argument("--built", required=True, type=Path, help="output folder of querygen_build (groups.json)")
     p.add_argument("--metrics", required=True, type=Path)
-    args = p.parse_args(argv)
-    cfg, runtime = load_configs(args.params)
-    device = setup_torch(runtime)
+
+
+def _score(args: argparse.Namespace, cfg: QuerygenConfig, device: str) -> None:
     gold_all = read_json(args.oracle / "groups.json")
     if args.level not in gold_all:
         raise InputError(f"{args.oracle / 'groups.json'}: no level {args.level!r} (has {sorted(gold_all)})")
-    metrics = score(read_jsonl(args.validated / ROWS["validate"]), read_json(args.groups / ROWS["group"]),
+    metrics = score(read_jsonl(args.generated / VALIDATED), read_json(args.built / GROUPS),
                     read_json(args.oracle / "underspecification.json"), gold_all[args.level], args.level,
                     cfg.group_threshold, cfg.embedder.model, device)
     metrics["dataset"] = args.dataset
@@ -61,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[querygen_oracle] {args.dataset} {args.level}: rewrite exact {metrics['rewrite']['exact']:.3f} "
           f"partial {metrics['rewrite']['partial']:.3f}, grouping ARI {metrics['grouping']['ari']:.3f} "
           f"(oracle texts {metrics['grouping_oracle_text']['ari']:.3f})")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stage (see the module docstring); returns the exit code."""
+    return run_stage(__doc__, _arguments, _score, argv)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.report.params import ClaimsConfig
+from pipeline.core.cli import stage_main
 from pipeline.core.params import ConfigError, load_block
 from pipeline.core.io import InputError, read_json, write_json
 
@@ -409,18 +410,16 @@ def run(cfg: ClaimsConfig, metrics_dir: Path, out_dir: Path) -> dict[str, dict]:
     return results
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metrics", default="reports/metrics", type=Path, help="the metrics root the stages wrote")
     parser.add_argument("--out", default="reports/metrics/claims", type=Path)
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = parser.parse_args(argv)
-    try:
-        cfg = load_block(ClaimsConfig, args.params)
-        results = run(cfg, args.metrics, args.out)
-    except (ConfigError, InputError) as exc:
-        print(f"claims: {exc}", file=sys.stderr)
-        return 1
+    cfg = load_block(ClaimsConfig, args.params)
+    results = run(cfg, args.metrics, args.out)
     for name, r in results.items():
         print(f"claims: {name}: {r['sentence']}")
     return 0

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.params import ConfigError, load_params
+from pipeline.core.cli import stage_main
+from pipeline.core.params import load_block
 from pipeline.core.io import InputError, read_json, read_jsonl, write_json
+from pipeline.sada.params import SadaConfig
 from pipeline.metrics.tal import load_anet_ground_truth, tal_map
 
 ROLES = ("target", "source")
@@ -165,7 +167,9 @@ def evaluate_run(predict_dir: Path, train_dir: Path, variant: str, tsne_variants
     return metrics
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", required=True)
     parser.add_argument("--predict", required=True, type=Path, help="the sada_predict output directory")
@@ -174,15 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = parser.parse_args(argv)
-    try:
-        ev = (load_params(args.params).get("sada") or {}).get("eval") or {}
-        if "tsne_variants" not in ev or "tsne_classes" not in ev:
-            raise ConfigError(f"{args.params}: missing key sada.eval.tsne_variants / sada.eval.tsne_classes")
-        metrics = evaluate_run(args.predict, args.train, args.variant, list(ev["tsne_variants"]),
-                               int(ev["tsne_classes"]), args.metrics, args.plots)
-    except (ConfigError, InputError, FileNotFoundError) as exc:
-        print(f"sada_evaluate: {exc}", file=sys.stderr)
-        return 1
+    ev = load_block(SadaConfig, args.params).eval
+    metrics = evaluate_run(args.predict, args.train, args.variant, list(ev.tsne_variants), ev.tsne_classes,
+                           args.metrics, args.plots)
     tgt = metrics["target"]
     print(f"sada_evaluate: {metrics['scenario']}/{args.variant}: target avg mAP {tgt['avg']:.2f} ± {tgt['avg_std']:.2f}")
     return 0

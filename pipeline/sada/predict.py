@@ -26,25 +26,25 @@ import torch
 from tqdm import tqdm
 
 from models.sada.detector import SadaDetector
-from pipeline.core.params import ConfigError, build, load_block, load_params
-from pipeline.core.params import RuntimeConfig
-from pipeline.datasets.params import DatasetScenario
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, load_block, load_params, spec_entry
+from pipeline.core.runtime import apply_runtime
+from pipeline.datasets.params import DatasetsConfig, DatasetScenario
 from models.sada.config import SadaInferenceConfig
-from pipeline.sada.params import SadaScenario
+from pipeline.sada.params import SadaConfig, SadaScenario
 from pipeline.datasets.schema import VideoRecord, read_records
-from pipeline.core.io import InputError, atomic_path, read_json, write_json, write_jsonl
+from pipeline.core.io import atomic_path, read_json, write_json, write_jsonl
 from pipeline.sada.data import (
     SOURCE,
     TARGET,
     FeatureRecipe,
     TalVideo,
+    check_scenario_dataset,
     collate_videos,
     load_videos,
     open_features,
     select,
 )
-from pipeline.sada.train import sada_part, scenario_selectors
-
 ROLES = {"target": TARGET, "source": SOURCE}
 
 
@@ -119,7 +119,7 @@ def predict_run(
     device: str = "cpu",
 ) -> dict:
     """Predictions of every seed's model on both domains' ``eval_split`` videos; returns video counts."""
-    from pipeline.core.training import load_model
+    from pipeline.core.checkpoints import load_model
 
     seeds = [int(s) for s in read_json(train_dir / "summary.json")["seeds"]]
     records = read_records(canonical)
@@ -149,7 +149,9 @@ def predict_run(
     return counts
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", required=True)
     parser.add_argument("--canonical", required=True, type=Path)
@@ -158,30 +160,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        runtime = load_block(RuntimeConfig, args.params, params)
-        spec = build(SadaScenario, sada_part(params, "scenario_specs", args.scenario), f"sada.scenario_specs.{args.scenario}")
-        selectors = scenario_selectors(params, args.scenario, sada_part(params, "dataset"))
-        inference = build(SadaInferenceConfig, sada_part(params, "inference"), "sada.inference")
-        if runtime.threads > 0:
-            torch.set_num_threads(runtime.threads)
-        counts = predict_run(
-            selectors,
-            spec,
-            args.canonical,
-            args.features,
-            args.train,
-            args.out,
-            int(sada_part(params, "data", "layer")),
-            inference,
-            int(sada_part(params, "eval", "tsne_level")),
-            int(sada_part(params, "eval", "tsne_points")),
-            runtime.device,
-        )
-    except (ConfigError, InputError, FileNotFoundError) as exc:
-        print(f"sada_predict: {exc}", file=sys.stderr)
-        return 1
+    params = load_params(args.params)
+    runtime = load_block(RuntimeConfig, args.params, params)
+    cfg = load_block(SadaConfig, args.params, params)
+    datasets = load_block(DatasetsConfig, args.params, params)
+    spec = spec_entry(cfg.scenario_specs, args.scenario, "sada.scenario_specs", "scenario")
+    selectors = check_scenario_dataset(args.scenario, datasets.scenarios.get(args.scenario), cfg.dataset)
+    apply_runtime(runtime)
+    counts = predict_run(
+        selectors,
+        spec,
+        args.canonical,
+        args.features,
+        args.train,
+        args.out,
+        cfg.data.layer,
+        cfg.inference,
+        cfg.eval.tsne_level,
+        cfg.eval.tsne_points,
+        runtime.device,
+    )
     print(f"sada_predict: {args.scenario}: {counts} → {args.out}")
     return 0
 

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from pipeline.core.params import ConfigError, RuntimeConfig, TrainConfig, build, load_block, load_params
-from pipeline.datasets.params import DatasetScenario
-from pipeline.sada.params import SadaData, SadaScenario, SadaVariant
-from models.sada.config import SadaDetectorConfig, SadaModelConfig
-from pipeline.core.io import InputError, write_json
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, load_block, load_params, spec_entry
+from pipeline.core.runtime import apply_runtime
+from pipeline.datasets.params import DatasetsConfig, DatasetScenario
+from pipeline.sada.params import SadaConfig, SadaData, SadaVariant
+from models.sada.config import SadaDetectorConfig
+from pipeline.core.io import write_json
 from pipeline.sada.data import (
     SOURCE,
     TARGET,
@@ -36,38 +39,20 @@ from pipeline.sada.data import (
 )
 
 
-def sada_part(params: dict, *keys: str) -> Any:
-    """``params['sada'][k1][k2]…`` with an error naming the dotted key when absent."""
-    node: Any = params.get("sada")
-    path = "sada"
-    for key in keys:
-        path += f".{key}"
-        if not isinstance(node, dict) or key not in node:
-            raise ConfigError(f"params.yaml: missing key {path}")
-        node = node[key]
-    return node
-
-
-def scenario_selectors(params: dict, scenario: str, dataset: str) -> DatasetScenario:
-    """``datasets.scenarios.<scenario>`` (source/target selectors), checked to be defined on ``dataset``."""
-    raw = (params.get("datasets") or {}).get("scenarios") or {}
-    selectors = build(DatasetScenario, raw[scenario], f"datasets.scenarios.{scenario}") if scenario in raw else None
-    return check_scenario_dataset(scenario, selectors, dataset)
-
-
-def load_run_config(params: dict, scenario: str, variant: str) -> dict[str, Any]:
-    """The typed pieces of ``sada`` (and ``datasets.scenarios.<scenario>``) one scenario × variant run reads;
-    nothing else is validated or used."""
-    dataset = sada_part(params, "dataset")
+def load_run_config(cfg: SadaConfig, scenarios: Mapping[str, DatasetScenario], scenario: str,
+                    variant: str) -> dict[str, Any]:
+    """The pieces of ``sada`` (and of ``datasets.scenarios``, passed as ``scenarios``) one scenario × variant
+    run reads; a scenario or variant without its spec, or a scenario not defined on ``sada.dataset``, is a
+    ``ConfigError``."""
     return {
-        "dataset": dataset,
-        "seeds": [int(s) for s in sada_part(params, "seeds")],
-        "selectors": scenario_selectors(params, scenario, dataset),
-        "scenario": build(SadaScenario, sada_part(params, "scenario_specs", scenario), f"sada.scenario_specs.{scenario}"),
-        "variant": build(SadaVariant, sada_part(params, "variant_specs", variant), f"sada.variant_specs.{variant}"),
-        "data": build(SadaData, sada_part(params, "data"), "sada.data"),
-        "model": build(SadaModelConfig, sada_part(params, "model"), "sada.model"),
-        "train": build(TrainConfig, sada_part(params, "train"), "sada.train"),
+        "dataset": cfg.dataset,
+        "seeds": list(cfg.seeds),
+        "selectors": check_scenario_dataset(scenario, scenarios.get(scenario), cfg.dataset),
+        "scenario": spec_entry(cfg.scenario_specs, scenario, "sada.scenario_specs", "scenario"),
+        "variant": spec_entry(cfg.variant_specs, variant, "sada.variant_specs", "variant"),
+        "data": cfg.data,
+        "model": cfg.model,
+        "train": cfg.train,
     }
 
 
@@ -100,7 +85,7 @@ def train_run(
     progress: bool = True,
 ) -> dict:
     """Train one model per seed into ``out_dir/seed_<k>``; return the summary written to ``summary.json``."""
-    from models.sada import SadaDetector
+    from models.sada.detector import SadaDetector
     from pipeline.core.training import fit
 
     dataset, recipe, counts = build_training_set(scenario, run["data"], features_dir)
@@ -142,7 +127,9 @@ def train_run(
     return summary
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", required=True)
     parser.add_argument("--variant", required=True)
@@ -151,17 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output directory of this run")
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = parser.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        runtime = load_block(RuntimeConfig, args.params, params)
-        run = load_run_config(params, args.scenario, args.variant)
-        if runtime.threads > 0:
-            torch.set_num_threads(runtime.threads)
-        scenario = resolve_scenario(args.scenario, run["selectors"], run["scenario"], args.canonical)
-        summary = train_run(scenario, run["variant"], run, args.features, args.out, runtime)
-    except (ConfigError, InputError) as exc:
-        print(f"sada_train: {exc}", file=sys.stderr)
-        return 1
+    params = load_params(args.params)
+    runtime = load_block(RuntimeConfig, args.params, params)
+    cfg = load_block(SadaConfig, args.params, params)
+    datasets = load_block(DatasetsConfig, args.params, params)
+    run = load_run_config(cfg, datasets.scenarios, args.scenario, args.variant)
+    apply_runtime(runtime)
+    scenario = resolve_scenario(args.scenario, run["selectors"], run["scenario"], args.canonical)
+    summary = train_run(scenario, run["variant"], run, args.features, args.out, runtime)
     print(f"sada_train: {args.scenario}/{args.variant}: {len(summary['seeds'])} seed(s) trained → {args.out}")
     return 0
 

@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 from models.sdst_config import SDSTConfig
-from pipeline.core.params import ConfigError, load_block
-from pipeline.core.params import RuntimeConfig
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, load_block, spec_entry
+from pipeline.core.runtime import apply_runtime
 from pipeline.sdst.params import SDSTParams
 from pipeline.core.io import write_json
 from pipeline.sdst.train import variant_model_config
@@ -32,7 +33,7 @@ from pipeline.sdst.train import variant_model_config
 
 def efficiency_config(params: SDSTParams, variant: str) -> SDSTConfig:
     """The variant's model config at the ``sdst.efficiency`` dims (layer ids 1..K stand in for real ones)."""
-    spec = params.variant_specs[variant]
+    spec = spec_entry(params.variant_specs, variant, "sdst.variant_specs", "variant")
     eff = params.efficiency
     k = spec.K if spec.K is not None else (len(params.layers) or params.K)
     layers = [k] * k if spec.last_layer_only else list(range(1, k + 1))
@@ -111,23 +112,18 @@ def measure(cfg: SDSTConfig, batch_size: int, video_len: int, text_len: int, ite
             "levels": cfg.num_levels, "device": str(dev), "precision": precision}
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", required=True)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        params = load_block(SDSTParams, args.params)
-        runtime = load_block(RuntimeConfig, args.params)
-        if args.variant not in params.variant_specs:
-            raise ConfigError(f"sdst.variant_specs: no variant {args.variant!r}")
-        cfg = efficiency_config(params, args.variant)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
+    params = load_block(SDSTParams, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
+    cfg = efficiency_config(params, args.variant)
+    apply_runtime(runtime)
     eff = params.efficiency
     result = measure(cfg, eff.batch_size, eff.video_len, eff.text_len, eff.iterations, eff.warmup,
                      runtime.device, runtime.precision, runtime.seed)

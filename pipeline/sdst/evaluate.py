@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.params import ConfigError, load_block
-from pipeline.sdst.params import SDSTParams
-from pipeline.sdst.params import SDSTEvalConfig
+from pipeline.core.cli import stage_main
+from pipeline.core.params import load_block, spec_entry
+from pipeline.sdst.params import SDSTEvalConfig, SDSTParams
 from pipeline.datasets.schema import iter_queries, read_records
 from pipeline.core.io import InputError, read_jsonl, write_json
 
@@ -104,7 +104,7 @@ def checkpoint_facts(checkpoint: Path) -> dict:
 
 def aggregate_seeds(per_seed: dict[int, dict]) -> tuple[dict, dict]:
     """Mean and population std over seeds of every metric (``num_queries``: the common count)."""
-    from pipeline.report.sections.tables import mean_std
+    from pipeline.metrics.seeds import mean_std
 
     first = next(iter(per_seed.values()))
     mean, std = {}, {}
@@ -117,7 +117,9 @@ def aggregate_seeds(per_seed: dict[int, dict]) -> tuple[dict, dict]:
     return mean, std
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--variant", required=True)
@@ -127,28 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        params = load_block(SDSTParams, args.params)
-        if args.dataset not in params.dataset_specs or args.variant not in params.variant_specs:
-            raise ConfigError(f"sdst: unknown dataset {args.dataset!r} or variant {args.variant!r}")
-        spec = params.dataset_specs[args.dataset]
-        gt, with_sal = ground_truth_rows(args.canonical, spec.eval_split, spec.clip_len)
-        from pipeline.sdst.data import prediction_path, seed_checkpoints
+    params = load_block(SDSTParams, args.params)
+    spec = spec_entry(params.dataset_specs, args.dataset, "sdst.dataset_specs", "dataset")
+    spec_v = spec_entry(params.variant_specs, args.variant, "sdst.variant_specs", "variant")
+    gt, with_sal = ground_truth_rows(args.canonical, spec.eval_split, spec.clip_len)
+    from pipeline.sdst.data import prediction_path, seed_checkpoints
 
-        checkpoints = seed_checkpoints(args.models, params.seeds)
-        per_seed, facts = {}, {}
-        for seed, ckpt in checkpoints.items():
-            pred = prediction_path(args.predictions, seed)
-            if not pred.exists():
-                raise InputError(f"{pred}: no predictions for seed {seed} (rerun sdst_predict)")
-            per_seed[seed] = evaluate(read_jsonl(pred), gt, with_sal, params.eval)
-            facts[seed] = checkpoint_facts(ckpt)
-    except (ConfigError, InputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    checkpoints = seed_checkpoints(args.models, params.seeds)
+    per_seed, facts = {}, {}
+    for seed, ckpt in checkpoints.items():
+        pred = prediction_path(args.predictions, seed)
+        if not pred.exists():
+            raise InputError(f"{pred}: no predictions for seed {seed} (rerun sdst_predict)")
+        per_seed[seed] = evaluate(read_jsonl(pred), gt, with_sal, params.eval)
+        facts[seed] = checkpoint_facts(ckpt)
     mean, std = aggregate_seeds(per_seed)
     first = facts[params.seeds[0]]
-    spec_v = params.variant_specs[args.variant]
     result = {"dataset": args.dataset, "variant": args.variant, "label": spec_v.label,
               "last_layer_only": spec_v.last_layer_only, "model_overrides": spec_v.model,
               **{k: v for k, v in first.items() if k != "seed"}, "seeds": list(params.seeds),

@@ -21,9 +21,10 @@ import torch
 from tqdm import tqdm
 
 from models.sdst import SDST
-from pipeline.core.params import ConfigError, load_block
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, load_block, spec_entry
+from pipeline.core.runtime import apply_runtime
 from pipeline.sdst.params import SDSTParams
-from pipeline.core.params import RuntimeConfig
 from pipeline.core.io import InputError, atomic_path, write_jsonl
 from pipeline.sdst.data import LayerChoice, SDSTDataset, collate, prediction_path, seed_checkpoints
 
@@ -31,7 +32,7 @@ from pipeline.sdst.data import LayerChoice, SDSTDataset, collate, prediction_pat
 def predict(checkpoint: Path, canonical: Path, video_dir: Path, text_dir: Path, split: str, clip_len: float,
             min_len: int, batch_size: int, device: str = "cpu") -> list[dict]:
     """Prediction rows for every query of ``split`` (queries without windows included)."""
-    from pipeline.core.training import load_model
+    from pipeline.core.checkpoints import load_model
 
     model, _ = load_model(checkpoint, device, models=(SDST,))
     cfg = model.config
@@ -50,7 +51,9 @@ def predict(checkpoint: Path, canonical: Path, video_dir: Path, text_dir: Path, 
     return rows
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--models", required=True, type=Path, help="sdst_train output dir (holds seed_<k>/model.pt)")
@@ -60,20 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    try:
-        params = load_block(SDSTParams, args.params)
-        runtime = load_block(RuntimeConfig, args.params)
-        if args.dataset not in params.dataset_specs:
-            raise ConfigError(f"sdst.dataset_specs: no dataset {args.dataset!r}")
-        spec = params.dataset_specs[args.dataset]
-        if runtime.threads > 0:
-            torch.set_num_threads(runtime.threads)
-        rows = {seed: predict(ckpt, args.canonical, args.video_features, args.text_features, spec.eval_split,
-                              spec.clip_len, spec.min_len, params.predict_batch_size, runtime.device)
-                for seed, ckpt in seed_checkpoints(args.models, params.seeds).items()}
-    except (ConfigError, InputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    params = load_block(SDSTParams, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
+    spec = spec_entry(params.dataset_specs, args.dataset, "sdst.dataset_specs", "dataset")
+    apply_runtime(runtime)
+    rows = {seed: predict(ckpt, args.canonical, args.video_features, args.text_features, spec.eval_split,
+                          spec.clip_len, spec.min_len, params.predict_batch_size, runtime.device)
+            for seed, ckpt in seed_checkpoints(args.models, params.seeds).items()}
     with atomic_path(args.out) as tmp:
         for seed, seed_rows in rows.items():
             write_jsonl(prediction_path(tmp, seed), seed_rows)

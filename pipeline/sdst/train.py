@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from models.sdst_config import SDSTConfig, SDSTModelConfig
-from pipeline.core.params import ConfigError, RuntimeConfig, TrainConfig, build, load_block
-from pipeline.sdst.params import SDSTParams
-from pipeline.core.io import InputError
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, TrainConfig, build, load_block, spec_entry
+from pipeline.core.runtime import apply_runtime
+from pipeline.sdst.params import SDSTDatasetSpec, SDSTParams, SDSTVariant
 from pipeline.sdst.data import SDSTDataset, collate, container_layers, seed_dir, select_layers
 
 
@@ -38,16 +39,12 @@ def variant_model_config(params: SDSTParams, variant: str, dataset: str | None =
     return build(SDSTModelConfig, merged, f"{where}sdst.variant_specs.{variant}.model")
 
 
-def _variant(params: SDSTParams, variant: str):
-    if variant not in params.variant_specs:
-        raise ConfigError(f"sdst.variant_specs: no variant {variant!r} (known: {sorted(params.variant_specs)})")
-    return params.variant_specs[variant]
+def _variant(params: SDSTParams, variant: str) -> SDSTVariant:
+    return spec_entry(params.variant_specs, variant, "sdst.variant_specs", "variant")
 
 
-def _dataset(params: SDSTParams, dataset: str):
-    if dataset not in params.dataset_specs:
-        raise ConfigError(f"sdst.dataset_specs: no dataset {dataset!r} (known: {sorted(params.dataset_specs)})")
-    return params.dataset_specs[dataset]
+def _dataset(params: SDSTParams, dataset: str) -> SDSTDatasetSpec:
+    return spec_entry(params.dataset_specs, dataset, "sdst.dataset_specs", "dataset")
 
 
 def train_config(params: SDSTParams, dataset: str) -> TrainConfig:
@@ -87,8 +84,7 @@ def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str
     ds = SDSTDataset(canonical, split, video_dir, text_dir,
                      LayerChoice(probe.video_layers, probe.text_layers), spec.clip_len, require_windows=True)
     config = dataclasses.replace(probe, video_dim=ds.video_dim, text_dim=ds.text_dim)
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
+    apply_runtime(runtime)
     stats = None
     if config.model.standardize_inputs:
         from pipeline.sdst.data import feature_stats
@@ -111,7 +107,9 @@ def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str
     return results
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--variant", required=True)
@@ -129,9 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         runtime = load_block(RuntimeConfig, args.params)
         train(params, runtime, args.dataset, args.variant, args.canonical, args.video_features,
               args.text_features, args.out, resume=not args.no_resume)
-    except (ConfigError, InputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     finally:
         shutdown_distributed()
     return 0

@@ -41,7 +41,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from pipeline.search_vmr.params import SearchVMRConfig
-from pipeline.core.params import load_block
+from pipeline.core.cli import stage_main
+from pipeline.core.params import load_block, spec_entry
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import InputError, read_json, read_jsonl, write_json
 
@@ -235,9 +236,7 @@ def evaluate_seed(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_
                   meta: Mapping, pred_dir: Path) -> tuple[dict, list]:
     """Metrics (without ``config``) and Fig. 3.7 rows of one seed's predictions (``pred_dir`` =
     ``<predictions>/seed_<k>``; ``meta`` = the run's ``meta.json``)."""
-    if benchmark not in cfg.benchmark_specs:
-        raise InputError(f"search_vmr.benchmark_specs: no benchmark {benchmark!r}")
-    bench = cfg.benchmark_specs[benchmark]
+    bench = spec_entry(cfg.benchmark_specs, benchmark, "search_vmr.benchmark_specs", "benchmark")
     ious = list(bench.iou_thresholds)
     oracle = bool(meta["oracle"])
     thr, mw = cfg.active_threshold, int(meta["max_windows"])
@@ -275,7 +274,9 @@ def evaluate_seed(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_
     return metrics, plots
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--variant", required=True)

@@ -32,7 +32,9 @@ import torch
 from tqdm import tqdm
 
 from models.search_detr import SearchDETR
+from pipeline.core.cli import stage_main
 from pipeline.core.params import RuntimeConfig, load_block
+from pipeline.core.runtime import apply_runtime
 from pipeline.search_vmr.params import SearchVMRConfig
 from pipeline.datasets.schema import read_records
 from pipeline.core.io import InputError, atomic_path, write_json, write_jsonl
@@ -71,13 +73,12 @@ def eval_sets(cfg: SearchVMRConfig, benchmark: str, paths: SearchPaths) -> dict[
 def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: str, paths: SearchPaths,
         models_dir: Path, out: Path) -> None:
     """Predict every query set of the benchmark with the variant's model(s) into ``out`` (atomically)."""
-    from pipeline.core.training import load_model
+    from pipeline.core.checkpoints import load_model
 
     _, var, _ = resolve(cfg, benchmark, variant)
     if not cfg.seeds:
         raise InputError("search_vmr.seeds: needs at least one seed")
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
+    apply_runtime(runtime)
     sets = eval_sets(cfg, benchmark, paths)
     meta: dict = {}
     with atomic_path(out) as tmp:
@@ -109,7 +110,9 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
         write_json(tmp / "meta.json", {**meta, "seeds": [int(s) for s in cfg.seeds]})
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--variant", required=True)

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.core.params import RuntimeConfig, load_block
+from pipeline.core.cli import stage_main
+from pipeline.core.params import RuntimeConfig, load_block, spec_entry
+from pipeline.core.runtime import apply_runtime
 from models.search_detr_config import SearchDETRConfig
 from pipeline.search_vmr.params import SearchVMRConfig, SearchVMRVariant
 from pipeline.datasets.schema import read_records
@@ -61,12 +63,9 @@ class SearchPaths:
 
 def resolve(cfg: SearchVMRConfig, benchmark: str, variant: str):
     """(benchmark spec, variant spec, model config with the variant's overrides) — unknown names are errors."""
-    if benchmark not in cfg.benchmark_specs:
-        raise InputError(f"search_vmr.benchmark_specs: no benchmark {benchmark!r} (have {sorted(cfg.benchmark_specs)})")
-    if variant not in cfg.variant_specs:
-        raise InputError(f"search_vmr.variant_specs: no variant {variant!r} (have {sorted(cfg.variant_specs)})")
-    var = cfg.variant_specs[variant]
-    return cfg.benchmark_specs[benchmark], var, variant_model_config(cfg.model, var)
+    bench = spec_entry(cfg.benchmark_specs, benchmark, "search_vmr.benchmark_specs", "benchmark")
+    var = spec_entry(cfg.variant_specs, variant, "search_vmr.variant_specs", "variant")
+    return bench, var, variant_model_config(cfg.model, var)
 
 
 def variant_model_config(model: SearchDETRConfig, var: SearchVMRVariant) -> SearchDETRConfig:
@@ -119,8 +118,7 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
     if not cfg.seeds:
         raise InputError("search_vmr.seeds: needs at least one seed")
     sets = training_sets(cfg, benchmark, variant, paths)
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
+    apply_runtime(runtime)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "model") as model_dir, atomic_path(out / "curves") as curves_dir:
         for seed in cfg.seeds:
@@ -137,7 +135,9 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
                 shutil.rmtree(work / "live")
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
+    """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--variant", required=True)

@@ -68,6 +68,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pipeline.synth.params import SynthConfig
+from pipeline.core.cli import stage_main
 from pipeline.core.params import load_block, load_params, to_dict
 from pipeline.core.params import RuntimeConfig
 from pipeline.core.io import atomic_path, write_json, write_jsonl, write_text
@@ -274,8 +275,9 @@ def summary_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@stage_main()
 def main(argv: list[str] | None = None) -> int:
-    """CLI: ``python -m pipeline.synth.generate --out data/raw/synth [--metrics F] [--params params.yaml]``."""
+    """CLI (bad params → exit code 2): ``python -m pipeline.synth.generate --out data/raw/synth [--metrics F] [--params params.yaml]``."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output root (replaced atomically)")
     ap.add_argument("--metrics", help="write summary counts (JSON) here")

@@ -1,6 +1,8 @@
-"""Report section "Datasets": ingest accounting and dataset statistics (thesis Tab 2.1 / Tab 3.1 shape).
+"""Report section "Datasets": the synthetic worlds, dataset statistics (thesis Tab 2.1 / Tab 3.1 shape) and
+ingest accounting.
 
-Reads ``reports/metrics/ingest/<name>.json`` (bad-row summary written by ``ingest``) and
+Reads ``reports/metrics/synth/summary.json`` (``synth``: ``<world>_<field>`` keys),
+``reports/metrics/ingest/<name>.json`` (bad-row summary written by ``ingest``) and
 ``reports/metrics/dataset_stats/<name>.json`` (written by ``dataset_stats``).
 """
 from __future__ import annotations
@@ -8,6 +10,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.report.sections.tables import load_metrics, markdown_table
+
+
+def _synth_table(metrics_dir: Path, digits: int = 2) -> str:
+    """One row per synthetic world; columns are the summary's ``<world>_<field>`` fields in file order."""
+    path = metrics_dir / "synth" / "summary.json"
+    if not path.is_file():
+        return ""
+    m = load_metrics(path)
+    worlds = [k[: -len("_videos")] for k in m if k.endswith("_videos")]
+    fields: list[str] = []
+    for world in worlds:
+        fields += [k[len(world) + 1 :] for k in m if k.startswith(world + "_") and k[len(world) + 1 :] not in fields]
+    rows = [[w, *[m.get(f"{w}_{f}") for f in fields]] for w in worlds]
+    return ("### Synthetic worlds\n\nVideos the stage `synth` generated, per world (the datasets below are "
+            "ingested from them):\n\n" + markdown_table(["world", *[f.replace("_", " ") for f in fields]], rows,
+                                                          digits))
 
 
 def _ingest_table(metrics_dir: Path) -> str:
@@ -57,7 +75,8 @@ def _stats_table(metrics_dir: Path) -> str:
     return out
 
 
-def render(reports_dir: Path) -> str:
+def render(reports_dir: Path, digits: int = 2) -> str:
     """Markdown of the dataset section, or "" when no dataset metrics exist."""
     metrics_dir = Path(reports_dir) / "metrics"
-    return "\n\n".join(p for p in (_stats_table(metrics_dir), _ingest_table(metrics_dir)) if p)
+    return "\n\n".join(p for p in (_synth_table(metrics_dir, digits), _stats_table(metrics_dir),
+                                   _ingest_table(metrics_dir)) if p)

@@ -1,6 +1,6 @@
 """Report section "Search-query generation": thesis Table 3.1 rows, validation counts, oracle scores.
 
-Reads ``reports/metrics/querygen/<dataset>_<level>.json`` (``querygen_benchmark``) and
+Reads ``reports/metrics/querygen/<dataset>_<level>.json`` (``querygen_build``) and
 ``reports/metrics/querygen/oracle/<dataset>_<level>.json`` (``querygen_oracle``, synthetic world only).
 """
 from __future__ import annotations

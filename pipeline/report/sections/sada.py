@@ -20,7 +20,8 @@ ORDER = ["source_only", "global", "bkg", "global_bkg", "local", "local_global", 
 TAB_KEYS = ["0.1", "0.2", "0.3", "0.4", "0.5"]
 
 
-def _variant_rank(name: str) -> tuple[int, str]:
+def variant_rank(name: str) -> tuple[int, str]:
+    """Sort key: the thesis Tab 2.7 row order, unknown variants last by name."""
     return (ORDER.index(name) if name in ORDER else len(ORDER), name)
 
 
@@ -31,7 +32,7 @@ def _load(metrics_dir: Path) -> dict[str, list[dict]]:
         if isinstance(data, dict) and "target" in data and "variant" in data:
             by_scenario.setdefault(path.parent.name, []).append(data)
     for rows in by_scenario.values():
-        rows.sort(key=lambda r: _variant_rank(r["variant"]))
+        rows.sort(key=lambda r: variant_rank(r["variant"]))
     return by_scenario
 
 
@@ -93,7 +94,7 @@ def _alignment_table(rows: list[dict]) -> str:
 def _tsne_figure(reports_dir: Path, scenario: str) -> str:
     """Draw the scenario's t-SNE panels (one row per variant) and return the markdown image link."""
     files = sorted((reports_dir / "plots" / "sada" / scenario).glob("*/tsne.json"),
-                   key=lambda p: _variant_rank(p.parent.name))
+                   key=lambda p: variant_rank(p.parent.name))
     data = [load_metrics(p) for p in files]
     data = [d for d in data if d.get("panels")]
     if not data:

@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from pipeline.core.io import InputError
+
 
 def fmt(value: Any, digits: int = 2) -> str:
     """Format a table cell: floats with ``digits`` decimals, None as an em dash."""
@@ -25,26 +27,35 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], digits:
     return "\n".join(lines)
 
 
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts → ``{"a.b.c": leaf}`` (lists of scalars are kept as one leaf)."""
-    out: dict[str, Any] = {}
+def demote_headings(markdown: str, levels: int = 1) -> str:
+    """``markdown`` with every heading ``levels`` deeper (``### a`` → ``#### a``), code fences left alone.
+
+    Lets the report nest a section renderer's output under a method's chapter without the renderer knowing where
+    it is placed."""
+    out, fenced = [], False
+    for line in markdown.split("\n"):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            line = "#" * levels + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def inline(obj: Any, digits: int = 2) -> str:
+    """A small dict as one table cell, ``key value, key value`` (nested dicts in parentheses, lists joined)."""
     if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    else:
-        out[prefix] = obj
-    return out
+        return ", ".join(f"{k} {inline(v, digits)}" if not isinstance(v, dict) else f"{k} ({inline(v, digits)})"
+                         for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return "/".join(inline(v, digits) for v in obj)
+    return fmt(obj, digits)
 
 
 def load_metrics(path: Path) -> Any:
-    """Read one metrics JSON file."""
-    return json.loads(path.read_text(encoding="utf-8"))
+    """Read one metrics JSON file (a file that is not JSON → :class:`InputError` naming it)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not a JSON metrics file ({exc})") from exc
 
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and population standard deviation (0 for a single value)."""
-    n = len(values)
-    if n == 0:
-        return float("nan"), float("nan")
-    m = sum(values) / n
-    return m, (sum((v - m) ** 2 for v in values) / n) ** 0.5

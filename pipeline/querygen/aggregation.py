@@ -1,54 +1,24 @@
-"""Stage ``querygen_aggregate@<dataset>-<level>``: one representative search query per group.
-
-    python -m pipeline.querygen.aggregate --dataset synth_captions --level S1 \\
-        --validated data/querygen/synth_captions/S1/validate --groups data/querygen/synth_captions/S1/group \\
-        --reviews data/querygen_reviews --out data/querygen/synth_captions/S1/aggregate
+"""Aggregation (thesis §3.5.2.2): one representative search query per group of identical-meaning queries.
 
 A single-member group keeps its query; a group whose members all say the same text keeps that text (no LLM
 call); any other group asks the aggregator agent. The answer is checked against **every** member: each of
 its content words must be grounded in the member's query or caption (or be a configured hypernym), and its
-cosine to the member's query must be ≥ ``aggregator.min_cosine``. A failing answer goes to ``review.jsonl``;
+cosine to the member's query must be ≥ ``aggregator.min_cosine``. A failing answer goes to the review rows;
 ``aggregator.policy`` decides (fallback = the group's medoid query — the member closest to all others —
-without the content words some member does not support).
-Rows of ``<reviews>/<dataset>/<level>/aggregate.jsonl`` (``id`` = the search query id) override.
-
-Search query ids are ``<first member qid>#<level>``. Writes ``queries.jsonl`` (``query_id, video_id, split,
-text`` (null = dropped), ``members, status, reasons, generated``), ``review.jsonl``, ``summary.json``.
-Params read: ``querygen.llm``, ``querygen.aggregator``, ``querygen.embedder``,
-``querygen.sources.<dataset>.prompts``, ``runtime.device``, ``runtime.threads``.
+without the content words some member does not support). User overrides are keyed by the search query id,
+``<first member qid>#<level>``.
 """
 from __future__ import annotations
 
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 
-from pipeline.querygen.params import QuerygenConfig
-from pipeline.core.io import atomic_path, read_json, read_jsonl, write_json, write_jsonl
 from pipeline.querygen import agents
-from pipeline.querygen.common import (
-    REVIEW,
-    ROWS,
-    SUMMARY,
-    base_parser,
-    check_dataset,
-    load_configs,
-    setup_torch,
-    user_review_path,
-)
 from pipeline.querygen.encoder import encode
 from pipeline.querygen.grounding import content_words, ungrounded_words
-from pipeline.querygen.llm import CachedLLM, GenParams, build_llm
+from pipeline.querygen.llm import CachedLLM, GenParams
+from pipeline.querygen.params import QuerygenConfig
 from pipeline.querygen.prompts import Lexicon, load_lexicon, load_prompt
-from pipeline.querygen.review import (
-    ReviewRequired,
-    decide,
-    load_overrides,
-    raise_if_flagged,
-    status_counts,
-)
+from pipeline.querygen.review import decide, status_counts
 
 
 def unique(texts: list[str]) -> list[str]:
@@ -143,38 +113,3 @@ def aggregate_groups(rows: list[dict], groups: dict[str, list[list[str]]], cfg: 
     counts.update(groups=len(plan), multi_groups=sum(len(m) > 1 for _, m, _ in plan),
                   identical_groups=sum(k == "identical" for _, _, k in plan), llm_groups=len(need))
     return out, review, counts
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = base_parser(__doc__.splitlines()[0])
-    p.add_argument("--validated", required=True, type=Path, help="output folder of querygen_validate")
-    p.add_argument("--groups", required=True, type=Path, help="output folder of querygen_group")
-    p.add_argument("--reviews", required=True, type=Path, help="folder of user review files")
-    p.add_argument("--out", required=True, type=Path)
-    args = p.parse_args(argv)
-    cfg, runtime = load_configs(args.params)
-    check_dataset(cfg, args.dataset, args.level)
-    device = setup_torch(runtime)
-    t0 = time.perf_counter()
-    rows = read_jsonl(args.validated / ROWS["validate"])
-    groups = read_json(args.groups / ROWS["group"])
-    user_file = user_review_path(args.reviews, args.dataset, args.level, "aggregate")
-    llm = build_llm(cfg.llm, device)
-    out, review, counts = aggregate_groups(rows, groups, cfg, args.dataset, args.level, llm,
-                                           load_overrides(user_file), device)
-    with atomic_path(args.out) as tmp:
-        tmp.mkdir(parents=True)
-        write_jsonl(tmp / ROWS["aggregate"], out)
-        write_jsonl(tmp / REVIEW, review)
-        write_json(tmp / SUMMARY, counts)
-    print(f"[querygen_aggregate] {args.dataset} {args.level}: {counts} in {time.perf_counter() - t0:.1f} s")
-    try:
-        raise_if_flagged([o["status"] for o in out], args.out / REVIEW, user_file)
-    except ReviewRequired as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
