@@ -39,7 +39,7 @@ from pipeline.search_vmr.params import SearchVMRConfig
 from pipeline.datasets.schema import read_records
 from pipeline.core.io import InputError, atomic_path, write_json, write_jsonl
 from pipeline.search_vmr.data import SearchVMRDataset, batches, num_batches, queries_of
-from pipeline.search_vmr.train import SearchPaths, resolve, seed_dir
+from pipeline.search_vmr.train import SearchPaths, add_input_arguments, paths_from, resolve, seed_dir
 
 
 def predict_dataset(model: torch.nn.Module, dataset: SearchVMRDataset, batch_size: int, device: str,
@@ -118,15 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", required=True)
     parser.add_argument("--models", required=True, type=Path, help="the train stage's model directory")
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--canonical-dir", default="data/canonical", type=Path)
-    parser.add_argument("--features-dir", default="data/features", type=Path)
-    parser.add_argument("--benchmarks-dir", default="data/benchmarks", type=Path)
+    add_input_arguments(parser)
     args = parser.parse_args(argv)
     cfg = load_block(SearchVMRConfig, args.params)
     runtime = load_block(RuntimeConfig, args.params)
-    paths = SearchPaths(args.canonical_dir, args.features_dir, args.benchmarks_dir)
-    run(cfg, runtime, args.benchmark, args.variant, paths, args.models, args.out)
+    run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.models, args.out)
     return 0
 
 

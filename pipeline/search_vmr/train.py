@@ -135,6 +135,19 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
                 shutil.rmtree(work / "live")
 
 
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """The params file and input folders every search stage reads (see :class:`SearchPaths`)."""
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--canonical-dir", default="data/canonical", type=Path)
+    parser.add_argument("--features-dir", default="data/features", type=Path)
+    parser.add_argument("--benchmarks-dir", default="data/benchmarks", type=Path)
+
+
+def paths_from(args: argparse.Namespace) -> SearchPaths:
+    """The :class:`SearchPaths` of arguments added by :func:`add_input_arguments`."""
+    return SearchPaths(args.canonical_dir, args.features_dir, args.benchmarks_dir)
+
+
 @stage_main()
 def main(argv: list[str] | None = None) -> int:
     """CLI (see the module docstring); bad params or input → exit code 2."""
@@ -142,15 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--variant", required=True)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--canonical-dir", default="data/canonical", type=Path)
-    parser.add_argument("--features-dir", default="data/features", type=Path)
-    parser.add_argument("--benchmarks-dir", default="data/benchmarks", type=Path)
+    add_input_arguments(parser)
     args = parser.parse_args(argv)
     cfg = load_block(SearchVMRConfig, args.params)
     runtime = load_block(RuntimeConfig, args.params)
-    paths = SearchPaths(args.canonical_dir, args.features_dir, args.benchmarks_dir)
-    run(cfg, runtime, args.benchmark, args.variant, paths, args.out)
+    run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.out)
     return 0
 
 
