@@ -9,6 +9,10 @@ keys, missing keys and values of the wrong type with an error that names the dot
 Supported field types: ``bool``, ``int``, ``float`` (an int is accepted), ``str``, ``Literal[...]``,
 ``X | None``, ``list[X]``, ``tuple[X, ...]``, ``dict[str, X]`` and nested dataclasses. A field with a
 default may be omitted from the YAML; every other field is required.
+
+Numeric knobs carry their meaningful range in the annotation, ``Annotated[int, Range(low=1)]`` or one of the
+aliases below (``PositiveInt``, ``NonNegInt``, ``PositiveFloat``, ``NonNegFloat``, ``Fraction``), so
+``epochs: 0`` or ``lr: -1`` is refused before any work with ``params.yaml: sdst.train.epochs: must be ≥ 1, got 0``.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Mapping, TypeVar
 
 import yaml
 
@@ -29,6 +33,34 @@ class ConfigError(ValueError):
     """A params block does not match its dataclass; the message names the file and the dotted key."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Allowed interval of a numeric params field, used as ``Annotated[int, Range(low=1)]``.
+
+    ``low``/``high`` of None = unbounded on that side; ``low_open``/``high_open`` exclude the bound itself
+    (a learning rate must be > 0, a dropout rate may be 0).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def check(self, value: float, key: str) -> None:
+        """Raise :class:`ConfigError` naming ``key`` when ``value`` lies outside the interval."""
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            raise ConfigError(f"{key}: must be {'>' if self.low_open else '≥'} {self.low:g}, got {value!r}")
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            raise ConfigError(f"{key}: must be {'<' if self.high_open else '≤'} {self.high:g}, got {value!r}")
+
+
+PositiveInt = Annotated[int, Range(low=1)]
+NonNegInt = Annotated[int, Range(low=0)]
+PositiveFloat = Annotated[float, Range(low=0, low_open=True)]
+NonNegFloat = Annotated[float, Range(low=0)]
+Fraction = Annotated[float, Range(low=0, high=1)]  # probabilities, ratios, thresholds on [0, 1]
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -39,6 +71,12 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     args = typing.get_args(tp)
     if tp is Any:
         return value
+    if origin is Annotated:
+        converted = _convert(value, args[0], key)
+        for meta in args[1:]:
+            if isinstance(meta, Range) and converted is not None:
+                meta.check(converted, key)
+        return converted
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -97,7 +135,7 @@ def build(cls: type, data: Mapping[str, Any], where: str) -> Any:
     """Build dataclass ``cls`` from ``data``; ``where`` is the dotted key of ``data`` used in errors."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -119,11 +157,11 @@ class RuntimeConfig:
 
     BLOCK: ClassVar[str] = "runtime"
 
-    device: str  # "cpu", "cuda", "cuda:1", ...
+    device: str  # "cpu", "cuda", "cuda:1", ... (checked against the machine by apply_runtime)
     seed: int
-    workers: int  # DataLoader worker processes
+    workers: NonNegInt  # DataLoader worker processes
     precision: Literal["fp32", "fp16", "bf16"]
-    threads: int  # torch intra-op threads; 0 = torch's default
+    threads: NonNegInt  # torch intra-op threads; 0 = torch's default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,20 +177,20 @@ class TrainConfig:
     then holds the EMA weights. ``eval_every`` runs the caller's evaluate callback every N epochs (0 = never).
     """
 
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float = 1e-4
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat
+    weight_decay: NonNegFloat = 1e-4
     schedule: Literal["constant", "step", "cosine"] = "step"
-    step_epochs: int = 20
-    step_gamma: float = 0.1
-    min_lr_ratio: float = 0.0
-    warmup_iters: int = 0
-    warmup_ratio: float = 0.001
-    grad_clip: float = 0.0
-    ema_decay: float | None = None
+    step_epochs: PositiveInt = 20
+    step_gamma: Annotated[float, Range(low=0, high=1, low_open=True)] = 0.1
+    min_lr_ratio: Fraction = 0.0
+    warmup_iters: NonNegInt = 0
+    warmup_ratio: Fraction = 0.001
+    grad_clip: NonNegFloat = 0.0
+    ema_decay: Annotated[float, Range(low=0, high=1, high_open=True)] | None = None
     drop_last: bool = False
-    eval_every: int = 0
+    eval_every: NonNegInt = 0
 
 
 def load_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
