@@ -163,7 +163,7 @@ def test_claims_name_runs_the_pipeline_makes(tmp_path, profile):
     assert set(cfg.search_vmr.levels) <= set(querygen.levels)
     assert cfg.search_vmr.iou in search.benchmark_specs[cfg.search_vmr.benchmark].iou_thresholds
     assert set(cfg.sdst.datasets) <= set(sdst.datasets)
-    assert {cfg.sdst.method, cfg.sdst.baseline} <= set(sdst.variants)
+    assert {cfg.sdst.method, cfg.sdst.baseline} <= set(sdst.variants) | set(sdst.fixed_k_variants)
 
 
 def test_report_shows_each_claim_in_the_summary_and_in_full_in_its_chapter(metrics, tmp_path):

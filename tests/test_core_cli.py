@@ -16,9 +16,9 @@ from pipeline.core.runtime import apply_runtime, torch_dtype
 STAGES = [
     "pipeline.profiles", "pipeline.synth.generate", "pipeline.datasets.ingest", "pipeline.datasets.stats",
     "pipeline.features.pretrain", "pipeline.features.extract", "pipeline.features.merge",
-    "pipeline.features.extract_text", "pipeline.features.probes", "pipeline.sada.train", "pipeline.sada.predict",
-    "pipeline.sada.evaluate", "pipeline.search_vmr.train", "pipeline.search_vmr.predict",
-    "pipeline.search_vmr.evaluate", "pipeline.sdst.train", "pipeline.sdst.predict", "pipeline.sdst.evaluate",
+    "pipeline.features.extract_text", "pipeline.features.probes", "pipeline.sada.train",
+    "pipeline.sada.evaluate", "pipeline.search_vmr.train",
+    "pipeline.search_vmr.evaluate", "pipeline.sdst.train", "pipeline.sdst.evaluate",
     "pipeline.sdst.efficiency", "pipeline.report.claims", "pipeline.report.build",
 ]
 

@@ -128,7 +128,9 @@ def test_exp_run_changing_sdst_K_runs_only_sdst_stages_and_the_report(repo):
     ran, _, restored = stages(proc.stdout)
     assert ran, "the experiment ran nothing"
     assert all(s.startswith("sdst") or s in ("claims", "report") for s in ran | restored), ran
-    assert any(s.startswith("sdst_train") for s in ran)
+    assert any(s.startswith("sdst_train@") for s in ran)
+    # variants that set their own K (sdst.fixed_k_variants: w/o tuning) do not read sdst.K: they never rerun
+    assert not any("_fixed_k" in s for s in ran), ran
     diff = json.loads(run(["dvc", "params", "diff", "--json"], repo).stdout)
     assert diff["params.yaml"]["sdst.K"]["new"] == new_k
     metrics = json.loads(run(["dvc", "metrics", "diff", "--json", "--all"], repo).stdout)

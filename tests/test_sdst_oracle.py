@@ -46,7 +46,6 @@ def _params(tmp: Path) -> Path:
 
 def _run(tmp: Path, paths: dict, params: Path, variant: str) -> dict:
     from pipeline.sdst import evaluate as sdst_evaluate
-    from pipeline.sdst import predict as sdst_predict
     from pipeline.sdst import train as sdst_train
 
     feats = ["--canonical", str(paths["canonical"]), "--video-features", str(paths["oracle"]),
@@ -54,11 +53,8 @@ def _run(tmp: Path, paths: dict, params: Path, variant: str) -> dict:
     models, pred, out = tmp / "models" / variant, tmp / "pred" / variant, tmp / "metrics" / f"{variant}.json"
     assert sdst_train.main(["--dataset", "toy_qvh", "--variant", variant, "--out", str(models),
                             "--params", str(params)] + feats) == 0
-    assert sdst_predict.main(["--dataset", "toy_qvh", "--models", str(models), "--out", str(pred),
-                              "--params", str(params)] + feats) == 0
-    assert sdst_evaluate.main(["--dataset", "toy_qvh", "--variant", variant, "--predictions", str(pred),
-                               "--canonical", str(paths["canonical"]), "--models", str(models), "--out", str(out),
-                               "--params", str(params)]) == 0
+    assert sdst_evaluate.main(["--dataset", "toy_qvh", "--variant", variant, "--models", str(models),
+                               "--predictions", str(pred), "--out", str(out), "--params", str(params)] + feats) == 0
     return json.loads(out.read_text())
 
 

@@ -81,16 +81,13 @@ def _args(paths, extra):
 
 def _predict_evaluate(tmp: Path, paths, params: Path, run: str, variant: str = "sdst") -> dict:
     from pipeline.sdst import evaluate as sdst_evaluate
-    from pipeline.sdst import predict as sdst_predict
 
     models = tmp / run
     pred = tmp / f"{run}_pred"
-    assert sdst_predict.main(["--dataset", "toy_qvh", "--models", str(models), "--out", str(pred),
-                              "--params", str(params)] + _args(paths, [])) == 0
     out = tmp / f"{run}.json"
-    assert sdst_evaluate.main(["--dataset", "toy_qvh", "--variant", variant, "--predictions", str(pred),
-                               "--canonical", str(paths["canonical"]), "--models", str(models),
-                               "--out", str(out), "--params", str(params)]) == 0
+    assert sdst_evaluate.main(["--dataset", "toy_qvh", "--variant", variant, "--models", str(models),
+                               "--predictions", str(pred), "--out", str(out),
+                               "--params", str(params)] + _args(paths, [])) == 0
     return json.loads(out.read_text())
 
 
@@ -236,8 +233,9 @@ def test_seeds_train_resume_and_mean_std(tmp_path, capsys):
     # a seed named in params but never trained is a clear error naming the missing checkpoint
     data["sdst"]["seeds"] = [0, 7]
     params.write_text(yaml.safe_dump(data))
-    from pipeline.sdst import predict as sdst_predict
+    from pipeline.sdst import evaluate as sdst_evaluate
 
-    rc = sdst_predict.main(["--dataset", "toy_qvh", "--models", str(run), "--out", str(tmp_path / "p7"),
-                            "--params", str(params)] + _args(paths, []))
+    rc = sdst_evaluate.main(["--dataset", "toy_qvh", "--variant", "sdst", "--models", str(run),
+                             "--predictions", str(tmp_path / "p7"), "--out", str(tmp_path / "p7.json"),
+                             "--params", str(params)] + _args(paths, []))
     assert rc == 2 and "seed_7" in capsys.readouterr().err

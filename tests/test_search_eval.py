@@ -101,26 +101,29 @@ def test_train_predict_evaluate_end_to_end(world):
     for variant in ("no_sa_qd", "oracle"):
         out = world / "data/search_vmr" / DATASET / variant
         search_train.run(cfg, runtime, DATASET, variant, paths, out, progress=False)
-        search_predict.run(cfg, runtime, DATASET, variant, paths, out / "model", out / "predictions")
+    oracle_out = world / "data/search_vmr" / DATASET / "oracle"
+    search_predict.run(cfg, runtime, DATASET, "oracle", paths, oracle_out / "model", oracle_out / "predictions")
     caption_out = world / "data/search_vmr" / DATASET / "no_sa_qd"
     assert all((caption_out / f"model/seed_{s}/model.pt").exists() for s in (0, 1))
     assert (caption_out / "curves/seed_1").is_dir()
     assert (world / f"data/search_vmr/{DATASET}/oracle/model/seed_1/S1/model.pt").exists()
-    preds = [json.loads(line) for line in (caption_out / "predictions/seed_0/S1.jsonl").read_text().splitlines()]
-    assert all(len(p["pred_query_windows"]) == 4 and len(p["pred_relevant_windows"]) <= 4 for p in preds)
 
-    params = world / "params.yaml"
-    params.write_text("")  # the CLI reads the block from a params file: write the tiny config there
+    # the stage CLI predicts and then scores; it reads its blocks from a params file: write the tiny config there
     import yaml
 
-    yaml.safe_dump({"search_vmr": dataclasses.asdict(cfg)}, params.open("w"))
+    params = world / "params.yaml"
+    yaml.safe_dump({"search_vmr": dataclasses.asdict(cfg), "runtime": dataclasses.asdict(runtime)}, params.open("w"))
     metrics_path = world / "reports/metrics.json"
     plots_path = world / "reports/plots.json"
-    search_evaluate.main(["--benchmark", DATASET, "--variant", "no_sa_qd", "--params", str(params),
-                          "--predictions", str(caption_out / "predictions"),
-                          "--canonical-dir", str(world / "data/canonical"),
-                          "--benchmarks-dir", str(world / "data/benchmarks"),
-                          "--out", str(metrics_path), "--plots", str(plots_path)])
+    assert search_evaluate.main(["--benchmark", DATASET, "--variant", "no_sa_qd", "--params", str(params),
+                                 "--models", str(caption_out / "model"),
+                                 "--predictions", str(caption_out / "predictions"),
+                                 "--canonical-dir", str(world / "data/canonical"),
+                                 "--features-dir", str(world / "data/features"),
+                                 "--benchmarks-dir", str(world / "data/benchmarks"),
+                                 "--out", str(metrics_path), "--plots", str(plots_path)]) == 0
+    preds = [json.loads(line) for line in (caption_out / "predictions/seed_0/S1.jsonl").read_text().splitlines()]
+    assert all(len(p["pred_query_windows"]) == 4 and len(p["pred_relevant_windows"]) <= 4 for p in preds)
     m = json.loads(metrics_path.read_text())
     assert m["config"]["label"] == "-SA+QD" and m["config"]["self_attention"] == 0
     # seeds: the top level is the mean over seeds, with *_std beside every block and the seeds' own files

@@ -385,7 +385,7 @@ def sdst_claim(cfg, metrics_dir: Path) -> dict:
         for variant in (cfg.method, cfg.baseline):
             path = metrics_dir / "sdst" / dataset / f"{variant}.json"
             data = load_file(path, f"claims.sdst: dataset {dataset!r}, variant {variant!r}; "
-                                   "are they in sdst.datasets / sdst.variants?")
+                                   "are they in sdst.datasets / sdst.variants (or sdst.fixed_k_variants)?")
             stats[variant] = {name: read_stat(data, ["metrics", name], path) for name in cfg.metrics}
             labels[variant] = _label(data, variant)
             arms[f"{dataset}/{variant}"] = _arm(stats[variant], labels[variant], dataset, variant, primary,

@@ -1,7 +1,8 @@
-"""Stage ``sada_evaluate@<scenario>-<variant>``: TAL mAP of every seed on the target (and source) domain,
-mean ± std over seeds, per-class AP, anchor-alignment statistics, training curves and the t-SNE data.
+"""Stage ``sada_evaluate@<scenario>-<variant>``: predict, then TAL mAP of every seed on the target (and source)
+domain, mean ± std over seeds, per-class AP, anchor-alignment statistics, training curves and the t-SNE data.
 
-Writes:
+Like every method's evaluate stage it first predicts with each seed's model (:mod:`pipeline.sada.predict`, into
+``--predictions``: per-seed rows, ground truth, anchors), then scores. Writes:
 
 * ``--metrics`` JSON (``reports/metrics/sada/<scenario>/<variant>.json``): for ``target`` and ``source``,
   ``mAP`` per tIoU (mean over seeds, ×100), ``mAP_std``, ``avg`` / ``avg_std`` (mean of the five tIoUs),
@@ -12,8 +13,8 @@ Writes:
   variants in ``sada.eval.tsne_variants`` the 2-D t-SNE of source vs target anchors of the most frequent
   classes and of background, one embedding per panel (thesis Fig. 2.11); no panels for the other variants.
 
-Reads params ``sada.eval.tsne_variants`` and ``sada.eval.tsne_classes``; everything else comes from the
-predict and train outputs.
+Reads params ``runtime``, ``datasets.scenarios.<scenario>``, ``sada.dataset``, ``sada.data.layer``,
+``sada.inference``, ``sada.eval``, ``sada.scenario_specs.<scenario>``; the rest comes from the train output.
 """
 from __future__ import annotations
 
@@ -26,8 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.core.cli import stage_main
-from pipeline.core.params import load_block
 from pipeline.core.io import InputError, read_json, read_jsonl, write_json
+from pipeline.core.params import RuntimeConfig, load_block, load_params, spec_entry
+from pipeline.core.runtime import apply_runtime
+from pipeline.datasets.params import DatasetsConfig
+from pipeline.sada.data import check_scenario_dataset
 from pipeline.sada.params import SadaConfig
 from pipeline.metrics.tal import load_anet_ground_truth, tal_map
 
@@ -171,16 +175,30 @@ def evaluate_run(predict_dir: Path, train_dir: Path, variant: str, tsne_variants
 def main(argv: list[str] | None = None) -> int:
     """CLI (see the module docstring); bad params or input → exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", required=True)
     parser.add_argument("--variant", required=True)
-    parser.add_argument("--predict", required=True, type=Path, help="the sada_predict output directory")
-    parser.add_argument("--train", required=True, type=Path, help="the sada_train output directory")
+    parser.add_argument("--canonical", required=True, type=Path)
+    parser.add_argument("--features", required=True, type=Path)
+    parser.add_argument("--models", required=True, type=Path, help="the sada_train output directory")
+    parser.add_argument("--predictions", required=True, type=Path, help="output directory of the predictions")
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = parser.parse_args(argv)
-    ev = load_block(SadaConfig, args.params).eval
-    metrics = evaluate_run(args.predict, args.train, args.variant, list(ev.tsne_variants), ev.tsne_classes,
-                           args.metrics, args.plots)
+    from pipeline.sada.predict import predict_run
+
+    params = load_params(args.params)
+    runtime = load_block(RuntimeConfig, args.params, params)
+    cfg = load_block(SadaConfig, args.params, params)
+    datasets = load_block(DatasetsConfig, args.params, params)
+    spec = spec_entry(cfg.scenario_specs, args.scenario, "sada.scenario_specs", "scenario")
+    selectors = check_scenario_dataset(args.scenario, datasets.scenarios.get(args.scenario), cfg.dataset)
+    apply_runtime(runtime)
+    counts = predict_run(selectors, spec, args.canonical, args.features, args.models, args.predictions,
+                         cfg.data.layer, cfg.inference, cfg.eval.tsne_level, cfg.eval.tsne_points, runtime.device)
+    print(f"sada_evaluate: {args.scenario}: predicted {counts} → {args.predictions}")
+    metrics = evaluate_run(args.predictions, args.models, args.variant, list(cfg.eval.tsne_variants),
+                           cfg.eval.tsne_classes, args.metrics, args.plots)
     tgt = metrics["target"]
     print(f"sada_evaluate: {metrics['scenario']}/{args.variant}: target avg mAP {tgt['avg']:.2f} ± {tgt['avg_std']:.2f}")
     return 0

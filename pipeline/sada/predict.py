@@ -1,4 +1,4 @@
-"""Stage ``sada_predict@<scenario>-<variant>``: run each seed's EMA model on the evaluation split.
+"""Each seed's EMA model on the evaluation split (the first half of stage ``sada_evaluate@<scenario>-<variant>``).
 
 For the target domain (the scored one) and the source domain (an in-domain reference, which shows the size of
 the domain gap) of ``eval_split``, writes into the output directory:
@@ -11,14 +11,12 @@ the domain gap) of ``eval_split``, writes into the output directory:
   ``domain [N]`` (0 source, 1 target), at most ``sada.eval.tsne_points`` per (class, domain).
 
 Videos are decoded one at a time (batch size 1, as the reference detectors do).
-The seeds and classes come from the train output (``summary.json``, the checkpoints).
-Reads params ``runtime.device``, ``runtime.threads``, ``datasets.scenarios.<scenario>``, ``sada.dataset``, ``sada.data.layer``,
-``sada.inference``, ``sada.eval.tsne_level``, ``sada.eval.tsne_points``, ``sada.scenario_specs.<scenario>``.
+The seeds and classes come from the train output (``summary.json``, the checkpoints). The rows are the
+detector's own decoding (``sada.inference``: per-level top-k, score threshold, Soft-NMS), as the reference TAL
+detectors emit them; the evaluate half scores them.
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +24,7 @@ import torch
 from tqdm import tqdm
 
 from models.sada.detector import SadaDetector
-from pipeline.core.cli import stage_main
-from pipeline.core.params import RuntimeConfig, load_block, load_params, spec_entry
-from pipeline.core.runtime import apply_runtime
-from pipeline.datasets.params import DatasetsConfig, DatasetScenario
+from pipeline.datasets.params import DatasetScenario
 from models.sada.config import SadaInferenceConfig
 from pipeline.sada.params import SadaConfig, SadaScenario
 from pipeline.datasets.schema import VideoRecord, read_records
@@ -39,7 +34,6 @@ from pipeline.sada.data import (
     TARGET,
     FeatureRecipe,
     TalVideo,
-    check_scenario_dataset,
     collate_videos,
     load_videos,
     open_features,
@@ -118,12 +112,22 @@ def predict_run(
     tsne_points: int,
     device: str = "cpu",
 ) -> dict:
-    """Predictions of every seed's model on both domains' ``eval_split`` videos; returns video counts."""
+    """Predictions of every seed's model on both domains' ``eval_split`` videos into ``out_dir`` (which appears
+    atomically); returns video counts."""
     from pipeline.core.checkpoints import load_model
 
     seeds = [int(s) for s in read_json(train_dir / "summary.json")["seeds"]]
     records = read_records(canonical)
     container, recipe = open_features(features_dir / spec.eval_split)
+    with atomic_path(out_dir) as tmp:
+        return _predict_into(tmp, seeds, records, container, recipe, selectors, spec, train_dir, layer, inference,
+                             tsne_level, tsne_points, device)
+
+
+def _predict_into(out_dir: Path, seeds, records, container, recipe, selectors, spec, train_dir, layer, inference,
+                  tsne_level, tsne_points, device) -> dict:
+    from pipeline.core.checkpoints import load_model
+
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     anchors = None
@@ -147,42 +151,3 @@ def predict_run(
         with atomic_path(out_dir / "anchors.npz", suffix=".npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **anchors)
     return counts
-
-
-@stage_main()
-def main(argv: list[str] | None = None) -> int:
-    """CLI (see the module docstring); bad params or input → exit code 2."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", required=True)
-    parser.add_argument("--canonical", required=True, type=Path)
-    parser.add_argument("--features", required=True, type=Path)
-    parser.add_argument("--train", required=True, type=Path, help="the sada_train output directory")
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    runtime = load_block(RuntimeConfig, args.params, params)
-    cfg = load_block(SadaConfig, args.params, params)
-    datasets = load_block(DatasetsConfig, args.params, params)
-    spec = spec_entry(cfg.scenario_specs, args.scenario, "sada.scenario_specs", "scenario")
-    selectors = check_scenario_dataset(args.scenario, datasets.scenarios.get(args.scenario), cfg.dataset)
-    apply_runtime(runtime)
-    counts = predict_run(
-        selectors,
-        spec,
-        args.canonical,
-        args.features,
-        args.train,
-        args.out,
-        cfg.data.layer,
-        cfg.inference,
-        cfg.eval.tsne_level,
-        cfg.eval.tsne_points,
-        runtime.device,
-    )
-    print(f"sada_predict: {args.scenario}: {counts} → {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

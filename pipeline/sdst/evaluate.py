@@ -1,8 +1,11 @@
-"""Stage ``sdst_evaluate@<dataset>-<variant>``: NMS on the raw predictions + QVHighlights MR/HD metrics.
+"""Stage ``sdst_evaluate@<dataset>-<variant>``: predict → NMS → QVHighlights MR/HD metrics, per seed.
 
-Reads ``sdst.eval`` (NMS kind, σ, threshold, windows kept), ``sdst.seeds`` and ``sdst.dataset_specs.<dataset>``
-(evaluation split, clip length); each seed's predictions ``<predictions>/seed_<k>.jsonl`` and, for its header
-only (variant facts: levels, layers, parameter count), its checkpoint ``<models>/seed_<k>/model.pt``. Writes a
+Like every method's evaluate stage it runs three steps in one stage: each seed's model (``<models>/seed_<k>/
+model.pt``, rebuilt from the checkpoint alone) predicts raw windows for the evaluation split, written to
+``<predictions>/seed_<k>.jsonl`` for inspection (:mod:`pipeline.sdst.predict`); NMS (``sdst.eval``: kind, σ,
+threshold, windows kept) post-processes them; the metrics are computed and averaged over ``sdst.seeds``. Also
+reads ``sdst.dataset_specs.<dataset>`` (evaluation split, clip length), ``sdst.predict_batch_size``,
+``runtime`` and the checkpoint headers (variant facts: levels, layers, parameter count). Writes a
 small metrics JSON (``cache: false``) with the brief QVHighlights numbers (MR R1@0.5/0.7, mAP@0.5/0.75/avg; HD
 mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets, and the facts the
 report needs (label, K, layers, trainable params):
@@ -24,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.cli import stage_main
-from pipeline.core.params import load_block, spec_entry
+from pipeline.core.params import RuntimeConfig, load_block, spec_entry
+from pipeline.core.runtime import apply_runtime
 from pipeline.sdst.params import SDSTEvalConfig, SDSTParams
 from pipeline.datasets.schema import iter_queries, read_records
-from pipeline.core.io import InputError, read_jsonl, write_json
+from pipeline.core.io import write_json
 
 
 def ground_truth_rows(canonical: Path, split: str, clip_len: float) -> tuple[list[dict], bool]:
@@ -123,25 +127,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--variant", required=True)
-    parser.add_argument("--predictions", required=True, type=Path, help="sdst_predict output dir (seed_<k>.jsonl)")
-    parser.add_argument("--canonical", required=True, type=Path)
     parser.add_argument("--models", required=True, type=Path, help="sdst_train output dir (seed_<k>/model.pt)")
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--canonical", required=True, type=Path)
+    parser.add_argument("--video-features", required=True, type=Path)
+    parser.add_argument("--text-features", required=True, type=Path)
+    parser.add_argument("--predictions", required=True, type=Path, help="output dir of the raw seed_<k>.jsonl")
+    parser.add_argument("--out", required=True, type=Path, help="metrics JSON")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     params = load_block(SDSTParams, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
     spec = spec_entry(params.dataset_specs, args.dataset, "sdst.dataset_specs", "dataset")
     spec_v = spec_entry(params.variant_specs, args.variant, "sdst.variant_specs", "variant")
     gt, with_sal = ground_truth_rows(args.canonical, spec.eval_split, spec.clip_len)
-    from pipeline.sdst.data import prediction_path, seed_checkpoints
+    apply_runtime(runtime)
+    from pipeline.sdst.data import seed_checkpoints
+    from pipeline.sdst.predict import predict_seeds
 
     checkpoints = seed_checkpoints(args.models, params.seeds)
+    raw = predict_seeds(args.models, list(params.seeds), args.canonical, args.video_features, args.text_features,
+                        spec.eval_split, spec.clip_len, spec.min_len, params.predict_batch_size, runtime.device,
+                        args.predictions)
     per_seed, facts = {}, {}
     for seed, ckpt in checkpoints.items():
-        pred = prediction_path(args.predictions, seed)
-        if not pred.exists():
-            raise InputError(f"{pred}: no predictions for seed {seed} (rerun sdst_predict)")
-        per_seed[seed] = evaluate(read_jsonl(pred), gt, with_sal, params.eval)
+        per_seed[seed] = evaluate(raw[seed], gt, with_sal, params.eval)
         facts[seed] = checkpoint_facts(ckpt)
     mean, std = aggregate_seeds(per_seed)
     first = facts[params.seeds[0]]

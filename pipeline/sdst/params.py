@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Literal
 
-from pipeline.core.params import ConfigError, TrainConfig
+from pipeline.core.params import ConfigError, PositiveInt, TrainConfig
 from models.sdst_config import SDSTModelConfig
 
 
@@ -35,7 +35,7 @@ class SDSTVariant:
     fields of ``sdst.model`` (e.g. ``{attention: deformable_ca}``, ``{shared: false}``)."""
 
     label: str
-    K: int | None = None
+    K: PositiveInt | None = None
     last_layer_only: bool = False
     model: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -55,7 +55,8 @@ class SDSTEvalConfig:
 class SDSTEfficiencyConfig:
     """``sdst.efficiency``: Tab 4.19 at real dims on random inputs (trainable params, peak memory, it/s)."""
 
-    variants: list[str] = dataclasses.field(default_factory=lambda: ["sdst", "wo_tuning"])  # DVC foreach axis
+    variants: list[str] = dataclasses.field(default_factory=lambda: ["sdst"])  # foreach axis; specs without K
+    fixed_k_variants: list[str] = dataclasses.field(default_factory=lambda: ["wo_tuning"])  # specs that set K
     batch_size: int = 32
     iterations: int = 10
     warmup: int = 2
@@ -78,7 +79,8 @@ class SDSTParams:
     BLOCK: ClassVar[str] = "sdst"
 
     datasets: list[str]
-    variants: list[str]
+    variants: list[str]  # variants that follow sdst.K / sdst.layers (spec K null)
+    fixed_k_variants: list[str]  # variants whose spec sets K; their stages never read sdst.K / sdst.layers
     seeds: list[int]  # one model per seed in every sdst_train stage (metrics: mean ± std over them)
     K: int
     layers: list[int]
@@ -95,3 +97,20 @@ class SDSTParams:
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"sdst.seeds: expected a non-empty list of distinct seeds, got {self.seeds}")
+        # A variant's K silently replacing sdst.K would make `-S sdst.K=...` lie about what ran, and a stage that
+        # does not list sdst.K must never read it: so which list a variant is in must agree with its spec.
+        for where, global_k, fixed_k in (("sdst", self.variants, self.fixed_k_variants),
+                                          ("sdst.efficiency", self.efficiency.variants,
+                                           self.efficiency.fixed_k_variants)):
+            both = sorted(set(global_k) & set(fixed_k))
+            if both:
+                raise ConfigError(f"{where}.variants and {where}.fixed_k_variants both list {both}")
+            for name in global_k:
+                if name in self.variant_specs and self.variant_specs[name].K is not None:
+                    raise ConfigError(f"{where}.variants: {name!r} sets its own K "
+                                      f"(sdst.variant_specs.{name}.K: {self.variant_specs[name].K}); "
+                                      f"list it under {where}.fixed_k_variants")
+            for name in fixed_k:
+                if name in self.variant_specs and self.variant_specs[name].K is None:
+                    raise ConfigError(f"{where}.fixed_k_variants: {name!r} has no K in sdst.variant_specs.{name} "
+                                      f"(it would follow sdst.K); list it under {where}.variants")

@@ -1,4 +1,7 @@
-"""Stage ``search_evaluate@<benchmark>-<variant>``: search-VMR metrics and active-query statistics.
+"""Stage ``search_evaluate@<benchmark>-<variant>``: predict, then search-VMR metrics and active-query statistics.
+
+Like every method's evaluate stage it first predicts with each seed's model(s) (:mod:`pipeline.search_vmr.predict`,
+into ``--predictions``), then scores those predictions.
 
 Protocol (thesis §3.4.1): for each search level, the eval-split search queries and the caption queries of the
 same moments are partitioned into ``single`` and ``multi`` by the level's ``splits.json``. Before any number
@@ -26,9 +29,10 @@ seeds with ``active_mean_std``).
 Usage::
 
     python -m pipeline.search_vmr.evaluate --benchmark synth_captions --variant base \
-        --predictions data/search_vmr/synth_captions-base/predictions \
-        --out reports/metrics/search_vmr/synth_captions-base.json \
-        --plots reports/plots/search_vmr/synth_captions-base.json
+        --models data/search_vmr/synth_captions/base/model \
+        --predictions data/search_vmr/synth_captions/base/predictions \
+        --out reports/metrics/search_vmr/synth_captions/base.json \
+        --plots reports/plots/search_vmr/synth_captions/base.json
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ import numpy as np
 
 from pipeline.search_vmr.params import SearchVMRConfig
 from pipeline.core.cli import stage_main
-from pipeline.core.params import load_block, spec_entry
+from pipeline.core.params import RuntimeConfig, load_block, spec_entry
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import InputError, read_json, read_jsonl, write_json
 
@@ -277,17 +281,21 @@ def evaluate_seed(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_
 @stage_main()
 def main(argv: list[str] | None = None) -> int:
     """CLI (see the module docstring); bad params or input → exit code 2."""
+    from pipeline.search_vmr import predict
+    from pipeline.search_vmr.train import add_input_arguments, paths_from
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--variant", required=True)
-    parser.add_argument("--predictions", required=True, type=Path)
+    parser.add_argument("--models", required=True, type=Path, help="the train stage's model directory")
+    parser.add_argument("--predictions", required=True, type=Path, help="output directory of the predictions")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--canonical-dir", default="data/canonical", type=Path)
-    parser.add_argument("--benchmarks-dir", default="data/benchmarks", type=Path)
+    add_input_arguments(parser)
     args = parser.parse_args(argv)
     cfg = load_block(SearchVMRConfig, args.params)
+    runtime = load_block(RuntimeConfig, args.params)
+    predict.run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.models, args.predictions)
     metrics, plots = evaluate(cfg, args.benchmark, args.variant, args.canonical_dir, args.benchmarks_dir,
                               args.predictions)
     write_json(args.out, metrics)

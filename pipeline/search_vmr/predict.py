@@ -1,4 +1,4 @@
-"""Stage ``search_predict@<benchmark>-<variant>``: predictions of the trained retriever(s) on the eval split.
+"""Predictions of the trained retriever(s) on the eval split (the first half of stage ``search_evaluate``).
 
 Writes moment_detr-format JSONL rows (``qid``, ``vid``, ``pred_relevant_windows`` after NMS,
 ``pred_saliency_scores``, and the raw per-slot ``pred_query_windows`` used by the active-query statistics):
@@ -6,40 +6,32 @@ Writes moment_detr-format JSONL rows (``qid``, ``vid``, ``pred_relevant_windows`
 * ``<out>/seed_<k>/caption.jsonl``: the caption queries of the eval split (``data/canonical/<dataset>.jsonl``), the
   "original" benchmark and the caption side of every level's single/multi partition (same qids);
 * ``<out>/seed_<k>/<level>.jsonl``: the search queries of each level (``data/benchmarks/<dataset>/<level>/search.jsonl``);
-* ``<out>/meta.json``: the variant's label and model settings (echoed into the metrics by the evaluate stage).
+* ``<out>/meta.json``: the variant's label and model settings (echoed into the metrics by the evaluate half).
 
-NMS (``search_vmr.inference.nms_threshold``, true temporal IoU) and ``max_windows`` are applied here, to
-every variant, so changing them reruns prediction but not training.
+NMS (``search_vmr.inference.nms_threshold``, true temporal IoU) and ``max_windows`` are applied here, as part
+of the model's decoding, to every variant; changing them reruns the evaluate stage but not training.
 
 The oracle (``train_queries: search``) has one model per level and predicts only its own level.
 
 Every seed of ``search_vmr.seeds`` has its own models (``<models>/seed_<k>/``) and its own prediction files
 (``<out>/seed_<k>/<name>.jsonl``); ``meta.json`` (one per run) lists the seeds.
-
-Usage::
-
-    python -m pipeline.search_vmr.predict --benchmark synth_captions --variant base \
-        --models data/search_vmr/synth_captions-base/model --out data/search_vmr/synth_captions-base/predictions
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from models.search_detr import SearchDETR
-from pipeline.core.cli import stage_main
-from pipeline.core.params import RuntimeConfig, load_block
+from pipeline.core.params import RuntimeConfig
 from pipeline.core.runtime import apply_runtime
 from pipeline.search_vmr.params import SearchVMRConfig
 from pipeline.datasets.schema import read_records
 from pipeline.core.io import InputError, atomic_path, write_json, write_jsonl
 from pipeline.search_vmr.data import SearchVMRDataset, batches, num_batches, queries_of
-from pipeline.search_vmr.train import SearchPaths, add_input_arguments, paths_from, resolve, seed_dir
+from pipeline.search_vmr.train import SearchPaths, resolve, seed_dir
 
 
 def predict_dataset(model: torch.nn.Module, dataset: SearchVMRDataset, batch_size: int, device: str,
@@ -106,25 +98,5 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
                 meta = {"label": var.label, "oracle": int(var.train_queries == "search"),
                         "num_queries": mc.num_queries, "qd_rate": mc.qd_rate, "self_attention": int(mc.self_attention),
                         "nms_threshold": mc.nms_threshold, "max_windows": mc.max_windows}
-                print(f"[search_predict] {benchmark}-{variant} {name} seed {seed}: {len(rows)} queries")
+                print(f"[search_evaluate] predicted {benchmark}-{variant} {name} seed {seed}: {len(rows)} queries")
         write_json(tmp / "meta.json", {**meta, "seeds": [int(s) for s in cfg.seeds]})
-
-
-@stage_main()
-def main(argv: list[str] | None = None) -> int:
-    """CLI (see the module docstring); bad params or input → exit code 2."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--benchmark", required=True)
-    parser.add_argument("--variant", required=True)
-    parser.add_argument("--models", required=True, type=Path, help="the train stage's model directory")
-    parser.add_argument("--out", required=True, type=Path)
-    add_input_arguments(parser)
-    args = parser.parse_args(argv)
-    cfg = load_block(SearchVMRConfig, args.params)
-    runtime = load_block(RuntimeConfig, args.params)
-    run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.models, args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
