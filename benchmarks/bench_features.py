@@ -11,7 +11,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_features.py [--videos DIR] [--workers 1] [--threads 1]
     python benchmarks/bench_features.py --iv2-1b --device cuda --skip-cpu
 
-Without ``--videos``, uses data/raw/synth/tal/videos when present, else writes synthetic test videos.
+Without ``--videos``, uses data/raw/synth_tal/videos when present, else writes synthetic test videos.
 """
 from __future__ import annotations
 
@@ -190,7 +190,7 @@ def main() -> int:
         features = load_block(FeaturesConfig, args.params)
         runtime = dataclasses.replace(load_block(RuntimeConfig, args.params), workers=args.workers,
                                       threads=args.threads, device="cpu", precision="fp32")
-        src = Path(args.videos) if args.videos else ROOT / "data/raw/synth/tal/videos"
+        src = Path(args.videos) if args.videos else ROOT / "data/raw/synth_tal/videos"
         tmp = None
         if src.is_dir() and any(src.glob("*.mp4")):
             paths = sorted(src.glob("*.mp4"))[: args.max_videos]

@@ -4,7 +4,7 @@
 
 * per-frame CPU cost of rendering, RGB → YUV conversion and H.264 encoding (one TAL video);
 * ``--stage``: generate the whole world into a temporary directory and print wall and CPU time;
-* ``--probe DIR``: on an existing ``data/raw/synth`` (e.g. the stage output), decode every TAL event clip,
+* ``--probe DIR``: on an existing ``data/raw`` (e.g. the synth stage output), decode every TAL event clip,
   describe it with crude hand-made motion/colour statistics and fit a linear classifier (train split) of the
   verb, scored on the validation split. Far above the 10 % chance level ⇒ the verbs are visually distinct.
 """
@@ -86,13 +86,13 @@ def probe(root: Path) -> None:
 
     data = {}
     for split, name in (("train", "EPIC_100_train.csv"), ("val", "EPIC_100_validation.csv")):
-        rows = list(csv.DictReader((root / "tal" / name).open()))
+        rows = list(csv.DictReader((root / "synth_tal" / name).open()))
         cache: dict[str, np.ndarray] = {}
         feats, labels = [], []
         for r in rows:
             vid = r["video_id"]
             if vid not in cache:
-                with av.open(str(root / "tal/videos" / f"{vid}.mp4")) as c:
+                with av.open(str(root / "synth_tal/videos" / f"{vid}.mp4")) as c:
                     cache[vid] = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
             clip = cache[vid][int(r["start_frame"]): int(r["stop_frame"]) + 1]
             feats.append(_clip_features(clip))

@@ -18,7 +18,7 @@ QVH_KEYS = {"qid", "query", "duration", "vid", "relevant_clip_ids", "saliency_sc
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("w") / "synth"
+    root = tmp_path_factory.mktemp("w") / "raw"
     manifest = synth.synthesize(tiny_config(), 11, root, workers=1)
     return root, manifest
 
@@ -36,7 +36,7 @@ def _seconds(ts: str) -> float:
 
 def test_epic_files(world):
     root, _ = world
-    tal = root / "tal"
+    tal = root / "synth_tal"
     _, verbs = _csv(tal / "EPIC_100_verb_classes.csv")
     _, nouns = _csv(tal / "EPIC_100_noun_classes.csv")
     assert [v["key"] for v in verbs] == [v.key for v in vocab.VERBS]
@@ -76,21 +76,21 @@ def test_epic_files(world):
 def test_activitynet_captions_files(world):
     root, _ = world
     for name in ("train.json", "val_1.json"):
-        data = json.loads((root / "captions" / name).read_text())
+        data = json.loads((root / "synth_captions" / name).read_text())
         assert data
         for vid, item in data.items():
             assert vid.startswith("v_") and set(item) == {"duration", "timestamps", "sentences"}
             assert len(item["timestamps"]) == len(item["sentences"]) > 0
             assert all(0 <= s < e <= item["duration"] for s, e in item["timestamps"])
             assert len(set(item["sentences"])) == len(item["sentences"]), "captions unique within a video"
-            assert (root / "captions/videos" / f"{vid}.mp4").exists()
+            assert (root / "synth_captions/videos" / f"{vid}.mp4").exists()
 
 
 def test_qvhighlights_files(world):
     root, manifest = world
     qids = []
     for name in ("highlight_train_release.jsonl", "highlight_val_release.jsonl"):
-        rows = [json.loads(line) for line in (root / "qvh" / name).read_text().splitlines()]
+        rows = [json.loads(line) for line in (root / "synth_qvh" / name).read_text().splitlines()]
         assert rows
         for row in rows:
             assert set(row) == QVH_KEYS
@@ -103,16 +103,16 @@ def test_qvhighlights_files(world):
             assert row["relevant_clip_ids"] == clips
             assert len(row["saliency_scores"]) == len(clips)
             assert all(len(s) == 3 and all(0 <= v <= 4 for v in s) for s in row["saliency_scores"])
-            assert (root / "qvh/videos" / f"{row['vid']}.mp4").exists()
+            assert (root / "synth_qvh/videos" / f"{row['vid']}.mp4").exists()
     assert len(qids) == len(set(qids)) == manifest["counts"]["qvh"]["queries"]
 
 
 def test_oracle_matches_captions_and_levels_get_less_specific(world):
     root, _ = world
-    anc = {**json.loads((root / "captions/train.json").read_text()),
-           **json.loads((root / "captions/val_1.json").read_text())}
-    under = json.loads((root / "oracle/underspecification.json").read_text())
-    groups = json.loads((root / "oracle/groups.json").read_text())
+    anc = {**json.loads((root / "synth_captions/train.json").read_text()),
+           **json.loads((root / "synth_captions/val_1.json").read_text())}
+    under = json.loads((root / "synth_oracle/underspecification.json").read_text())
+    groups = json.loads((root / "synth_oracle/groups.json").read_text())
     assert set(under) == set(anc) and set(groups) == {"S1", "S2", "S3"}
     for vid, items in under.items():
         assert [it["index"] for it in items] == list(range(len(anc[vid]["sentences"])))
@@ -141,14 +141,14 @@ def test_level_attributes_are_strictly_nested():
 
 def test_manifest_counts_match_the_files(world):
     root, manifest = world
-    saved = json.loads((root / "manifest.json").read_text())
+    saved = json.loads((root / "synth_manifest.json").read_text())
     assert saved == json.loads(json.dumps(manifest))
     counts = saved["counts"]
-    _, train = _csv(root / "tal/EPIC_100_train.csv")
-    _, val = _csv(root / "tal/EPIC_100_validation.csv")
+    _, train = _csv(root / "synth_tal/EPIC_100_train.csv")
+    _, val = _csv(root / "synth_tal/EPIC_100_validation.csv")
     assert counts["tal"]["events"] == len(train) + len(val)
-    assert counts["tal"]["videos"] == len(list((root / "tal/videos").glob("*.mp4")))
-    anc = json.loads((root / "captions/train.json").read_text())
+    assert counts["tal"]["videos"] == len(list((root / "synth_tal/videos").glob("*.mp4")))
+    anc = json.loads((root / "synth_captions/train.json").read_text())
     assert counts["captions"]["videos_train"] == len(anc)
     metrics = synth.summary_metrics(saved)
     assert metrics["tal_videos"] == counts["tal"]["videos"] and "qvh_queries" in metrics

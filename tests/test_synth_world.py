@@ -50,16 +50,16 @@ def test_seed_offset_redraws_one_set_and_leaves_the_others_byte_identical(two_ru
     b = tmp_path / "q"
     for rel in _files(a):
         same = (a / rel).read_bytes() == (b / rel).read_bytes() if (b / rel).exists() else False
-        if rel.parts[0] in ("tal", "captions", "oracle"):
+        if rel.parts[0] in ("synth_tal", "synth_captions", "synth_oracle"):
             assert same, rel
-    qvh = "qvh/highlight_train_release.jsonl"
+    qvh = "synth_qvh/highlight_train_release.jsonl"
     assert (a / qvh).read_bytes() != (b / qvh).read_bytes()
 
 
 def test_other_seed_gives_other_world(two_runs, tmp_path):
     cfg, a, _ = two_runs
     synth.synthesize(cfg, 8, tmp_path / "c", workers=1)
-    assert (a / "captions/train.json").read_bytes() != (tmp_path / "c/captions/train.json").read_bytes()
+    assert (a / "synth_captions/train.json").read_bytes() != (tmp_path / "c/synth_captions/train.json").read_bytes()
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,7 +70,7 @@ def test_stage_videos_are_h264_and_decode_to_the_rendered_frames(two_runs):
     cfg, root, _ = two_runs
     plans = synth.plan_tal(cfg, 7)
     for plan in (plans[0], plans[-1]):  # a wide "old" (shaky, noisy) video and a zoomed "new" one
-        frames, facts = decode(root / "tal/videos" / f"{plan.video_id}.mp4")
+        frames, facts = decode(root / "synth_tal/videos" / f"{plan.video_id}.mp4")
         assert facts == {"codec": "h264", "pix_fmt": "yuv420p", "fps": 30.0, "width": 48, "height": 48}
         rendered = list(Renderer(plan, cfg.resolution, cfg.acquisition[plan.acquisition], cfg.idle_amplitude,
                                  cfg.idle_period).frames())

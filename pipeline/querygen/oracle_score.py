@@ -1,6 +1,6 @@
 """Stage ``querygen_oracle@<dataset>-<level>``: score generated queries against an oracle (synthetic world only).
 
-    python -m pipeline.querygen.oracle_score --dataset synth_captions --level S1 --oracle data/raw/synth/oracle \\
+    python -m pipeline.querygen.oracle_score --dataset synth_captions --level S1 --oracle data/raw/synth_oracle \\
         --generated data/querygen/synth_captions/S1/generate --built data/querygen/synth_captions/S1/build \\
         --metrics reports/metrics/querygen/oracle/synth_captions_S1.json
 

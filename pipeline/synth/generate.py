@@ -23,25 +23,29 @@ and oracle under-specifications (S1 drop position, S2 drop manner and size, S3 g
 combinations and sometimes contain "twins" (same shape and colour, other size), so under-specified queries
 match several moments.
 
-Layout of ``--out`` (default ``data/raw/synth``)
-----------------------------------------------
-``tal/`` — EPIC-KITCHENS-100 format, 30 fps:
+Layout of ``--out`` (default ``data/raw``)
+----------------------------------------
+Each set's directory is named after the dataset that ingests it (``SET_DIRS``), so every dataset's files,
+synthetic or real, live under ``data/raw/<dataset>`` and a stage can depend on exactly one dataset's videos.
+Each set directory (and the manifest) is replaced atomically on its own; nothing else under ``--out`` is touched.
+
+``synth_tal/`` — EPIC-KITCHENS-100 format, 30 fps:
     ``EPIC_100_train.csv``, ``EPIC_100_validation.csv`` (the 15 real columns; timestamps ``HH:MM:SS.ff``,
     frames at 30 fps; verb = action class, noun = shape), ``EPIC_100_verb_classes.csv``,
     ``EPIC_100_noun_classes.csv``, ``EPIC_100_video_info.csv``, ``participants.csv`` (the user-supplied
     participant → ``counter_colour`` list, plus ``viewpoint``), ``video_domains.csv`` (every video's true
     counter/acquisition/viewpoint, for checking), ``videos/<video_id>.mp4``. Video ids follow EPIC: ``P01_01``
     (2-digit suffix) = "old" acquisition, ``P01_101`` (3-digit) = "new".
-``captions/`` — ActivityNet-Captions format: ``train.json``, ``val_1.json``
+``synth_captions/`` — ActivityNet-Captions format: ``train.json``, ``val_1.json``
     (``{video_id: {duration, timestamps, sentences}}``, ids ``v_anc<8 digits>``), ``videos/<video_id>.mp4``.
-``qvh/`` — QVHighlights format: ``highlight_train_release.jsonl``, ``highlight_val_release.jsonl`` (qid, query,
+``synth_qvh/`` — QVHighlights format: ``highlight_train_release.jsonl``, ``highlight_val_release.jsonl`` (qid, query,
     duration, vid, relevant_clip_ids, saliency_scores = 3 annotators x 0-4 per 2-s clip, relevant_windows; one
     query = all events sharing one S2 description), ``videos/<vid>.mp4``.
-``oracle/`` — for the captions split (train and val): ``underspecification.json``
+``synth_oracle/`` — for the captions split (train and val): ``underspecification.json``
     ``{video_id: [{index, caption, S1, S2, S3}]}`` (index = position in the ANC sentence list) and
     ``groups.json`` ``{S1|S2|S3: {video_id: [[indices], ...]}}`` (identical level text → one group; the groups
     partition each video's moments). Used only to score query generation, never as its input.
-``manifest.json`` — the ``synth`` config, the seed and counts.
+``synth_manifest.json`` — the ``synth`` config, the seed and counts.
 
 Reproducibility: every video is planned and rendered from seeds derived from ``runtime.seed``, its set's
 ``seed_offset`` and its own index, and encoded with single-threaded, ``cpu-independent`` x264 from an exact
@@ -60,6 +64,7 @@ import dataclasses
 import multiprocessing as mp
 import os
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -192,8 +197,13 @@ def _set_counts(plans: list[VideoPlan]) -> dict[str, Any]:
     }
 
 
+SET_DIRS = {"tal": "synth_tal", "captions": "synth_captions", "qvh": "synth_qvh", "oracle": "synth_oracle"}
+MANIFEST = "synth_manifest.json"
+
+
 def synthesize(cfg: SynthConfig, seed: int, out_dir: str | Path, workers: int = 1) -> dict[str, Any]:
-    """Generate the whole world into ``out_dir`` (atomically replaced) and return the manifest dict."""
+    """Generate the whole world under ``out_dir`` (each ``SET_DIRS`` directory and ``MANIFEST`` replaced
+    atomically, other entries of ``out_dir`` untouched) and return the manifest dict."""
     validate(cfg)
     if seed < 0:
         raise ValueError(f"runtime.seed: must be >= 0, got {seed}")
@@ -201,8 +211,10 @@ def synthesize(cfg: SynthConfig, seed: int, out_dir: str | Path, workers: int = 
     cap = plan_mixed(cfg, "captions", seed, "v_anc")
     qvh = [_qvh_vid(p) for p in plan_mixed(cfg, "qvh", seed, "qvs")]
     out_dir = Path(out_dir)
-    with atomic_path(out_dir) as tmp:
-        tasks = [(p, tmp / name / "videos" / f"{p.video_id}.mp4", cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".synth.", dir=out_dir) as tmp_name:
+        tmp = Path(tmp_name)
+        tasks = [(p, tmp / SET_DIRS[name] / "videos" / f"{p.video_id}.mp4", cfg)
                  for name, plans in (("tal", tal), ("captions", cap), ("qvh", qvh)) for p in plans]
         for _, path, _ in tasks:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,8 +235,11 @@ def synthesize(cfg: SynthConfig, seed: int, out_dir: str | Path, workers: int = 
             "config": to_dict(cfg),
             "counts": {"tal": _set_counts(tal), "captions": _set_counts(cap), "qvh": _set_counts(qvh)},
         }
-        manifest["counts"]["qvh"]["queries"] = _count_lines(tmp / "qvh")
-        write_json(tmp / "manifest.json", manifest)
+        manifest["counts"]["qvh"]["queries"] = _count_lines(tmp / SET_DIRS["qvh"])
+        write_json(tmp / MANIFEST, manifest)
+        for name in [*SET_DIRS.values(), MANIFEST]:
+            with atomic_path(out_dir / name) as final:
+                os.replace(tmp / name, final)
     return manifest
 
 
@@ -235,7 +250,7 @@ def _count_lines(qvh_dir: Path) -> int:
 def _write_annotations(cfg: SynthConfig, root: Path, tal: list[VideoPlan], cap: list[VideoPlan],
                        qvh: list[VideoPlan], seed: int) -> None:
     """All annotation files of the three sets and the oracle."""
-    t = root / "tal"
+    t = root / SET_DIRS["tal"]
     write_text(t / "EPIC_100_train.csv", writers.epic_segments(_split(tal, "train")))
     write_text(t / "EPIC_100_validation.csv", writers.epic_segments(_split(tal, "val")))
     write_text(t / "EPIC_100_verb_classes.csv", writers.epic_verb_classes())
@@ -245,14 +260,14 @@ def _write_annotations(cfg: SynthConfig, root: Path, tal: list[VideoPlan], cap: 
     write_text(t / "participants.csv", writers.epic_participants(participants))
     write_text(t / "video_domains.csv", writers.epic_video_domains(tal))
 
-    c = root / "captions"
+    c = root / SET_DIRS["captions"]
     write_json(c / "train.json", writers.anc_json(_split(cap, "train")))
     write_json(c / "val_1.json", writers.anc_json(_split(cap, "val")))
     under = writers.oracle_underspecification(cap)
-    write_json(root / "oracle" / "underspecification.json", under)
-    write_json(root / "oracle" / "groups.json", writers.oracle_groups(under))
+    write_json(root / SET_DIRS["oracle"] / "underspecification.json", under)
+    write_json(root / SET_DIRS["oracle"] / "groups.json", writers.oracle_groups(under))
 
-    q = root / "qvh"
+    q = root / SET_DIRS["qvh"]
     rows: dict[str, list[dict]] = {"train": [], "val": []}
     qid = 0
     for i, plan in enumerate(qvh):  # train videos first: qids count up through train, then val
@@ -277,9 +292,9 @@ def summary_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
 
 @stage_main()
 def main(argv: list[str] | None = None) -> int:
-    """CLI (bad params → exit code 2): ``python -m pipeline.synth.generate --out data/raw/synth [--metrics F] [--params params.yaml]``."""
+    """CLI (bad params → exit code 2): ``python -m pipeline.synth.generate --out data/raw [--metrics F] [--params params.yaml]``."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True, help="output root (replaced atomically)")
+    ap.add_argument("--out", required=True, help="parent of the set directories (each replaced atomically)")
     ap.add_argument("--metrics", help="write summary counts (JSON) here")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--workers", type=int, default=min(8, len(os.sched_getaffinity(0))),
