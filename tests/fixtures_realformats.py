@@ -185,3 +185,17 @@ def write_hd_epic(root: Path) -> Path:
                                              "P01_R01_S09": [{"video": vids[0], "start": 3.0, "end": 4.0}]}}]}}
     (root / "complete_recipes.json").write_text(json.dumps(recipes))
     return root
+
+
+def write_epic_frames_at(root: Path, frame_fps: int = 60) -> Path:
+    """EPIC-KITCHENS-100 (the ``write_epic`` files) whose validation video P02_01 is listed at 50 fps in
+    video_info but numbers its frames at ``frame_fps`` (as the real validation CSV does for 5 videos).
+    Val rows: take 10-12 s, wash 30-35 s, take 61-64 s (all valid)."""
+    write_epic(root)
+    val = [
+        _epic_row("P02_01_0", "P02_01", "00:00:10.00", "00:00:12.00", "0", frame_fps),
+        _epic_row("P02_01_1", "P02_01", "00:00:30.00", "00:00:35.00", "2", frame_fps),
+        _epic_row("P02_01_2", "P02_01", "00:01:01.00", "00:01:04.00", "0", frame_fps),
+    ]
+    (root / "EPIC_100_validation.csv").write_text("\n".join([EPIC_HEADER, *val]) + "\n")
+    return root

@@ -43,7 +43,9 @@ def test_ingest_and_stats_cli(tmp_path, monkeypatch, capsys):
 
     assert ingest.main(["anc", "--out", "c/anc.jsonl", "--report", "m/anc.json", "--params", str(params)]) == 0
     anc = json.loads((tmp_path / "m/anc.json").read_text())
-    assert anc["policy"] == "clip" and anc["videos_without_moments"] == 0
+    # v_d (duration "long") lost its only caption: counted and named, not silently gone
+    assert anc["policy"] == "clip" and anc["videos_without_moments"] == 1
+    assert anc["videos_lost"] == {"all_moments_dropped": {"count": 1, "videos": ["val/v_d"], "videos_not_listed": 0}}
 
     assert dataset_stats.main(["ek", "--canonical", "c/ek.jsonl", "--out", "m/st.json", "--params", str(params)]) == 0
     st = json.loads((tmp_path / "m/st.json").read_text())

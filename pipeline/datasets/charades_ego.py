@@ -13,7 +13,7 @@ Decisions (thesis §2.4.2): each action is labelled with the verb of its class (
 only the ``top_k_verbs`` most frequent verbs of ``count_split`` are kept (or exactly ``keep_verbs``),
 ``label_id`` = rank. ``domain`` = ``ego_domain`` for egocentric videos, ``third_domain`` otherwise, so the
 thesis scenario is source ``third_person`` → target ``ego``. Charades has no validation split: the default
-maps the test CSV to ``val``. Videos left with no kept action are not written (counted in ``info``).
+maps the test CSV to ``val``. Videos left with no kept action are not written (named in ``videos_lost``).
 """
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import parse_seconds, read_csv, select_verbs, video_path
+from pipeline.datasets.badrows import TOLERANCE, BadRowReport
+from pipeline.datasets.common import parse_seconds, read_csv, select_verbs, text_lines, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
 from pipeline.core.io import InputError
+from pipeline.core.params import PositiveInt
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Options:
     classes: str = "CharadesEgo_v1_classes.txt"
     mapping: str = "CharadesEgo_v1_mapping.txt"
     verb_classes: str = "CharadesEgo_v1_verbclasses.txt"
-    top_k_verbs: int | None = 10
+    top_k_verbs: PositiveInt | None = 10
     keep_verbs: list[str] | None = None  # explicit verbs to keep, in label order (overrides top_k_verbs)
     count_split: str = "train"
     ego_domain: str = "ego"
@@ -47,10 +48,8 @@ class Options:
 
 def _read_id_lines(path: Path, n_fields: int) -> dict[str, list[str]]:
     """Whitespace-separated ``id field...`` lines (the last field may contain spaces when n_fields == 2)."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
     out = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in text_lines(path):
         if not line.strip():
             continue
         parts = line.split(None, n_fields - 1) if n_fields == 2 else line.split()
@@ -76,26 +75,38 @@ def _action_verbs(root: Path, opts: Options) -> dict[str, str]:
     return out
 
 
-def load(root: Path, options: Options, policy: str = "clip", dataset: str = "charades_ego"
-         ) -> tuple[list[VideoRecord], BadRowReport]:
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "charades_ego",
+         tolerance: float = TOLERANCE) -> tuple[list[VideoRecord], BadRowReport]:
     """Read the configured Charades-Ego splits into one record per (split, video)."""
     root = Path(root)
-    report = BadRowReport(policy, root)
+    report = BadRowReport(policy, root, tolerance)
     action_verb = _action_verbs(root, options)
 
-    videos = []  # (split, row, [(moment_id, start, end, verb)])
+    videos = []  # (split, row, duration, [(moment_id, start, end, verb)])
+    no_actions = 0
     for split, fname in options.splits.items():
-        for line, row in read_csv(root / fname, ("id", "actions", "length", "egocentric")):
+        report.begin_split(split, fname)
+
+        def short_row(line: int, detail: str, fname: str = fname) -> None:
+            report.flag("malformed_row", fname, f"line {line}", detail, moments=0)
+
+        for line, row in read_csv(root / fname, ("id", "actions", "length", "egocentric"), bad=short_row):
             where = f"line {line}"
             vid = row["id"].strip()
             items = [a for a in (row["actions"] or "").split(";") if a.strip()]
             report.read(len(items))
+            if not items:
+                no_actions += 1  # Charades has videos without any action: nothing to lose
+                continue
+            if not vid:
+                report.flag("malformed_row", fname, where, "empty id", moments=len(items))
+                continue
             try:
                 duration = parse_seconds(row["length"])
             except (ValueError, TypeError):
-                if items:
-                    report.flag("unknown_video", fname, where, f"length {row['length']!r} of {vid} is not a number",
-                                moments=len(items))
+                report.flag("unknown_video", fname, where, f"length {row['length']!r} of {vid} is not a number",
+                            moments=len(items))
+                report.video_lost(f"{split}/{vid}", "all_moments_dropped")
                 continue
             acts = []
             for i, item in enumerate(items):
@@ -123,7 +134,7 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "cha
     label_id = {v: i for i, v in enumerate(kept)}
     report.info["classes"] = kept
 
-    records, empty = [], 0
+    records = []
     for split, row, duration, acts in videos:
         moments = []
         for mid, start, end, verb in acts:
@@ -131,10 +142,10 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "cha
                 report.filtered("verb_not_kept")
                 continue
             moments.append(Moment(moment_id=mid, start=start, end=end, label=verb, label_id=label_id[verb]))
-        if not moments:
-            empty += 1
-            continue
         vid = row["id"].strip()
+        if not moments:
+            report.video_lost(f"{split}/{vid}", "all_moments_filtered" if acts else "all_moments_dropped")
+            continue
         ego = (row["egocentric"] or "").strip().lower() in ("yes", "true", "1")
         records.append(VideoRecord(
             video_id=vid, dataset=dataset, split=split, duration=duration,
@@ -145,5 +156,5 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "cha
             extra={"scene": (row.get("scene") or "").strip() or None,
                    "paired_video": (row.get("charades_video") or "").strip() or None},
         ))
-    report.info["videos_without_kept_moments"] = empty
+    report.info["videos_without_actions"] = no_actions
     return records, report

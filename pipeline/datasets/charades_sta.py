@@ -4,17 +4,17 @@ Format: one text file per split (``charades_sta_train.txt``, ``charades_sta_test
 ``<video_id> <start> <end>##<sentence>`` (seconds). Durations are the ``length`` column of the Charades CSVs
 (``Charades_v1_train.csv``, ``Charades_v1_test.csv``: ``id,...,length``). Moment/query ids are
 ``<split>/<video>/<line>``. A line without ``##`` or without three fields is ``malformed_row``; a video
-absent from the duration CSVs is ``unknown_video``.
+absent from the duration CSVs is ``unknown_video``. A video all of whose lines are dropped is counted by
+name (``videos_lost``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import moment_key, parse_seconds, read_csv, video_path
+from pipeline.datasets.badrows import TOLERANCE, BadRowReport
+from pipeline.datasets.common import moment_key, parse_seconds, read_csv, text_lines, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.core.io import InputError
 
 
 @dataclass(frozen=True)
@@ -40,18 +40,17 @@ def _read_durations(root: Path, files: list[str]) -> dict[str, float]:
     return out
 
 
-def load(root: Path, options: Options, policy: str = "clip", dataset: str = "charades_sta"
-         ) -> tuple[list[VideoRecord], BadRowReport]:
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "charades_sta",
+         tolerance: float = TOLERANCE) -> tuple[list[VideoRecord], BadRowReport]:
     """Read the configured Charades-STA split files into one record per (split, video)."""
     root = Path(root)
-    report = BadRowReport(policy, root)
+    report = BadRowReport(policy, root, tolerance)
     durations = _read_durations(root, options.durations)
     videos: dict[tuple[str, str], list[Moment]] = {}
+    seen: set[tuple[str, str]] = set()  # (split, video) of every well-formed line
     for split, fname in options.splits.items():
-        path = root / fname
-        if not path.exists():
-            raise InputError(f"{path}: file not found")
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        report.begin_split(split, fname)
+        for lineno, line in text_lines(root / fname):
             if not line.strip():
                 continue
             where = f"line {lineno}"
@@ -63,6 +62,7 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "cha
                 report.flag("malformed_row", fname, where, f"expected 'vid start end##sentence', got {line!r}")
                 continue
             vid = parts[0]
+            seen.add((split, vid))
             try:
                 start, end = parse_seconds(parts[1]), parse_seconds(parts[2])
             except ValueError:
@@ -82,4 +82,6 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "cha
                     video_path=video_path(root, options.video_pattern, video_id=vid), moments=moments)
         for (split, vid), moments in videos.items()
     ]
+    for split, vid in sorted(seen - set(videos)):
+        report.video_lost(f"{split}/{vid}", "all_moments_dropped")
     return records, report

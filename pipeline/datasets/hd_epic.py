@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import parse_seconds, read_csv, video_path
+from pipeline.datasets.badrows import TOLERANCE, BadRowReport
+from pipeline.datasets.common import id_text, load_json, parse_seconds, read_csv, text_field, video_path
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.core.io import InputError, read_json
+from pipeline.core.io import InputError
+from pipeline.core.params import Fraction
 
 NARRATION_COLUMNS = ("unique_narration_id", "video_id", "narration", "start_timestamp", "end_timestamp")
 
@@ -40,21 +41,30 @@ class Options:
     narrations: str = "HD_EPIC_Narrations.pkl"  # .pkl (pandas) or .csv with the same columns
     recipes: str = "complete_recipes.json"
     durations: str = "HD_EPIC_YouTube_URLs.csv"
-    train_fraction: float = 0.8  # per participant, chronological
+    train_fraction: Fraction = 0.8  # per participant, chronological
     video_pattern: str | None = None  # e.g. "videos/{participant}/{video_id}.mp4"
 
 
-def _narration_rows(path: Path) -> Iterator[tuple[str, dict]]:
-    """(row label, row dict) of the narration table, from a pickle or a CSV."""
+def _narration_rows(path: Path, fname: str, report: BadRowReport) -> Iterator[tuple[str, dict]]:
+    """(row label, row dict) of the narration table, from a pickle or a CSV (short CSV rows: bad rows)."""
     if path.suffix == ".csv":
-        for line, row in read_csv(path, NARRATION_COLUMNS):
+        def short_row(line: int, detail: str) -> None:
+            report.read()
+            report.flag("malformed_row", fname, f"line {line}", detail)
+
+        for line, row in read_csv(path, NARRATION_COLUMNS, bad=short_row):
             yield f"line {line}", row
         return
-    if not path.exists():
+    if not path.is_file():
         raise InputError(f"{path}: file not found")
     import pandas as pd  # only this format needs pandas
 
-    frame = pd.read_pickle(path)
+    try:
+        frame = pd.read_pickle(path)
+    except Exception as exc:  # unpickling raises any type (UnpicklingError, EOFError, ModuleNotFoundError...)
+        raise InputError(f"{path}: not a readable pandas pickle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{path}: expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in NARRATION_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}")
@@ -62,13 +72,18 @@ def _narration_rows(path: Path) -> Iterator[tuple[str, dict]]:
         yield f"row {i}", row
 
 
-def _narrations(root: Path, opts: Options, durations: dict[str, float], report: BadRowReport
+def _narrations(root: Path, opts: Options, durations: dict[str, float], report: BadRowReport, seen: set[str]
                 ) -> dict[str, list[Moment]]:
     fname = opts.narrations
     out: dict[str, list[Moment]] = {}
-    for where, row in _narration_rows(root / fname):
+    for where, row in _narration_rows(root / fname, fname, report):
         report.read()
-        vid = str(row["video_id"]).strip()
+        vid, nid = id_text(row["video_id"]), id_text(row["unique_narration_id"])
+        if vid is None or nid is None:
+            report.flag("malformed_row", fname, where, f"video_id {row['video_id']!r} / unique_narration_id "
+                        f"{row['unique_narration_id']!r}: null or empty")
+            continue
+        seen.add(vid)
         if vid not in durations:
             report.flag("unknown_video", fname, where, f"video {vid!r} not in {opts.durations}")
             continue
@@ -78,22 +93,21 @@ def _narrations(root: Path, opts: Options, durations: dict[str, float], report: 
             report.flag("malformed_timestamp", fname, where,
                         f"times {row['start_timestamp']!r}, {row['end_timestamp']!r} are not numbers")
             continue
-        text = row["narration"].strip() if isinstance(row["narration"], str) else ""
-        if not text:
-            report.flag("malformed_row", fname, where, "empty narration")
+        text = text_field(row["narration"])
+        if text is None:
+            report.flag("malformed_row", fname, where, f"narration {row['narration']!r}: null or empty")
             continue
         window = report.window(start, end, durations[vid], fname, where)
         if window is None:
             continue
-        nid = str(row["unique_narration_id"]).strip()
         out.setdefault(vid, []).append(Moment(moment_id=nid, start=window[0], end=window[1], text=text, query_id=nid))
     return out
 
 
-def _recipe_steps(root: Path, opts: Options, durations: dict[str, float], report: BadRowReport
+def _recipe_steps(root: Path, opts: Options, durations: dict[str, float], report: BadRowReport, seen: set[str]
                   ) -> dict[str, list[Moment]]:
     fname = opts.recipes
-    data = read_json(root / fname)
+    data = load_json(root / fname)
     if not isinstance(data, dict):
         raise InputError(f"{root / fname}: expected a JSON object of recipes")
     out: dict[str, list[Moment]] = {}
@@ -116,7 +130,11 @@ def _recipe_steps(root: Path, opts: Options, durations: dict[str, float], report
                     if not isinstance(seg, dict):
                         report.flag("malformed_row", fname, where, "segment is not an object")
                         continue
-                    vid = str(seg.get("video", "")).strip()
+                    vid = id_text(seg.get("video"))
+                    if vid is None:
+                        report.flag("malformed_row", fname, where, f"video {seg.get('video')!r}: null or empty")
+                        continue
+                    seen.add(vid)
                     if sid not in steps:
                         report.flag("unknown_class", fname, where, f"step {sid} not in the steps of {rid}")
                         continue
@@ -128,8 +146,8 @@ def _recipe_steps(root: Path, opts: Options, durations: dict[str, float], report
                     except (ValueError, TypeError):
                         report.flag("malformed_timestamp", fname, where, "start/end are not numbers")
                         continue
-                    text = steps[sid].strip() if isinstance(steps[sid], str) else ""
-                    if not text:
+                    text = text_field(steps[sid])
+                    if text is None:
                         report.flag("malformed_row", fname, where, f"step {sid} has no text")
                         continue
                     window = report.window(start, end, durations[vid], fname, where)
@@ -159,13 +177,11 @@ def chronological_split(video_ids: list[str], train_fraction: float) -> dict[str
     return out
 
 
-def load(root: Path, options: Options, policy: str = "clip", dataset: str = "hd_epic"
-         ) -> tuple[list[VideoRecord], BadRowReport]:
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "hd_epic",
+         tolerance: float = TOLERANCE) -> tuple[list[VideoRecord], BadRowReport]:
     """Read HD-EPIC narrations or recipe steps into one record per video."""
     root = Path(root)
-    if not 0.0 <= options.train_fraction <= 1.0:
-        raise InputError(f"{root}: train_fraction must lie in [0, 1], got {options.train_fraction}")
-    report = BadRowReport(policy, root)
+    report = BadRowReport(policy, root, tolerance)
     durations = {}
     for line, row in read_csv(root / options.durations, ("video_id", "duration")):
         try:
@@ -173,7 +189,10 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "hd_
         except (ValueError, TypeError):
             raise InputError(f"{root / options.durations}: line {line}: duration {row['duration']!r}") from None
     reader = _narrations if options.annotations == "narrations" else _recipe_steps
-    by_video = reader(root, options, durations, report)
+    seen: set[str] = set()
+    by_video = reader(root, options, durations, report, seen)
+    for vid in sorted(seen - set(by_video)):
+        report.video_lost(vid, "all_moments_dropped")  # no split yet: HD-EPIC splits are made from kept videos
     split = chronological_split(list(by_video), options.train_fraction)
     records = [
         VideoRecord(video_id=vid, dataset=dataset, split=split[vid], duration=durations[vid],

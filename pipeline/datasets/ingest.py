@@ -6,7 +6,10 @@
 Outputs: ``data/canonical/<name>.jsonl`` (all splits, one ``VideoRecord`` per (split, video), sorted) and the
 metrics file ``reports/metrics/ingest/<name>.json`` (moment accounting read = kept + dropped + filtered,
 bad rows per category with file and row, per-split counts). Videos left without any moment are not written
-and are counted (``videos_without_moments``). Params read: ``datasets.sources.<name>``, ``datasets.policy``.
+and are counted (``videos_without_moments``, named under ``videos_lost``). A split file that yields no video
+(empty, or every moment dropped or filtered) and a written video without a file at ``video_pattern`` are
+errors under policy ``fail`` and named warnings (``warnings``, also printed) otherwise. Params read:
+``datasets.sources.<name>``, ``datasets.policy``, ``datasets.tolerance``.
 
     python -m pipeline.datasets.ingest synth_tal --out data/canonical/synth_tal.jsonl \
         --report reports/metrics/ingest/synth_tal.json
@@ -22,6 +25,7 @@ from typing import Any
 
 from pipeline.core.cli import stage_main
 from pipeline.core.params import ConfigError, build, load_block, spec_entry
+from pipeline.datasets.badrows import MAX_LISTED, TOLERANCE, BadRowReport
 from pipeline.datasets.params import DatasetsConfig
 from pipeline.datasets.params import DatasetSource
 from pipeline.datasets import (
@@ -85,26 +89,68 @@ def check_unique(records: list[VideoRecord], where: str) -> None:
             moments.add(m.moment_id)
 
 
-def ingest(name: str, source: DatasetSource, policy: str, out: str | Path, report_path: str | Path) -> dict:
-    """Read source ``name`` with its adapter, write its canonical JSONL and bad-row summary; return the summary."""
+def _named(items: list[str], limit: int = 20) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def check_splits(root: Path, counts: dict[str, dict[str, int]], report: BadRowReport, policy: str) -> None:
+    """Every split file the adapter read must give a video with a moment: an error under ``fail``, a warning
+    otherwise (adapters that derive their splits, e.g. HD-EPIC, register none)."""
+    for split, s in report.splits.items():
+        if split in counts:
+            continue
+        why = ("the file has no annotation rows" if s["read"] == 0
+               else f"none of its {s['read']} moments was kept")
+        message = f"{root / s['file']}: split {split!r} has no video with a moment ({why})"
+        if policy == "fail":
+            raise InputError(f"{message} (datasets policy 'fail')")
+        report.warn(message)
+
+
+def check_video_files(root: Path, pattern: str | None, records: list[VideoRecord], report: BadRowReport,
+                      policy: str) -> list[str]:
+    """Written videos without a file at ``pattern`` (``split/video``): an error under ``fail``, a warning
+    naming them otherwise. No pattern = annotations only, nothing to check."""
+    missing = sorted(f"{r.split}/{r.video_id}" for r in records if pattern and r.video_path is None)
+    if missing:
+        message = f"{root}: {len(missing)} video(s) have no file at video_pattern {pattern!r}: {_named(missing)}"
+        if policy == "fail":
+            raise InputError(f"{message} (datasets policy 'fail')")
+        report.warn(message)
+    return missing
+
+
+def ingest(name: str, source: DatasetSource, policy: str, out: str | Path, report_path: str | Path,
+           tolerance: float = TOLERANCE) -> dict:
+    """Read source ``name`` with its adapter, write its canonical JSONL and bad-row summary; return the summary.
+    ``policy`` and ``tolerance`` apply unless the source sets its own."""
     module, options = adapter_for(name, source)
     policy = source.policy or policy
+    tolerance = source.tolerance if source.tolerance is not None else tolerance
     root = Path(source.root)
     if not root.is_dir():
         raise InputError(f"{root}: dataset root of datasets.sources.{name} not found")
-    records, report = module.load(root, options, policy, name)
+    records, report = module.load(root, options, policy, name, tolerance=tolerance)
     kept = [r for r in records if r.moments]
     if not kept:
         raise InputError(f"{root}: datasets.sources.{name} produced no video with a moment "
                          f"(bad rows: {report.counts or 'none'}; check the split file options)")
+    for rec in records:
+        if not rec.moments:
+            report.video_lost(f"{rec.split}/{rec.video_id}", "all_moments_dropped")
     check_unique(kept, str(root))
+    counts = split_counts(kept)
+    check_splits(root, counts, report, policy)
+    missing = check_video_files(root, getattr(options, "video_pattern", None), kept, report, policy)
     write_records(out, kept)
     summary = {
         "dataset": name,
         "format": source.format,
         "root": source.root,
-        "splits": split_counts(kept),
-        "videos_without_moments": len(records) - len(kept),
+        "splits": counts,
+        "videos_without_moments": sum(len(v) for v in report.videos_lost.values()),
+        "videos_without_file": {"count": len(missing), "videos": missing[:MAX_LISTED]},
+        "empty_splits": sorted(split for split in report.splits if split not in counts),
         **report.summary(),
     }
     write_json(report_path, summary)
@@ -122,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = load_block(DatasetsConfig, args.params)
     source = spec_entry(cfg.sources, args.name, "datasets.sources", "source")
-    summary = ingest(args.name, source, cfg.policy, args.out, args.report)
+    summary = ingest(args.name, source, cfg.policy, args.out, args.report, cfg.tolerance)
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     m = summary["moments"]
     splits = ", ".join(f"{s}: {c['videos']} videos / {c['moments']} moments" for s, c in summary["splits"].items())
     bad = ", ".join(f"{k} {v['count']}" for k, v in summary["bad"].items()) or "none"

@@ -15,10 +15,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import parse_seconds, parse_window, video_path
+from pipeline.datasets.badrows import TOLERANCE, BadRowReport
+from pipeline.datasets.common import id_text, parse_seconds, parse_window, text_field, text_lines, video_path
 from pipeline.datasets.schema import Moment, Saliency, VideoRecord
-from pipeline.core.io import InputError
+from pipeline.core.params import PositiveInt
 
 CLIP_SECONDS = 2.0
 
@@ -32,17 +32,8 @@ class Options:
         "val": "highlight_val_release.jsonl",
         "test": "highlight_test_with_gt.jsonl",
     })
-    max_score: int = 4  # saliency scores lie in [0, max_score]
+    max_score: PositiveInt = 4  # saliency scores lie in [0, max_score]
     video_pattern: str | None = None  # e.g. "videos/{video_id}.mp4"
-
-
-def _lines(path: Path):
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                yield lineno, line
 
 
 def _saliency(row: dict, duration: float, max_score: int) -> tuple[Saliency | None, str | None]:
@@ -62,14 +53,18 @@ def _saliency(row: dict, duration: float, max_score: int) -> tuple[Saliency | No
     return Saliency(clip_ids=list(ids), scores=[list(t) for t in scores]), None
 
 
-def load(root: Path, options: Options, policy: str = "clip", dataset: str = "qvhighlights"
-         ) -> tuple[list[VideoRecord], BadRowReport]:
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "qvhighlights",
+         tolerance: float = TOLERANCE) -> tuple[list[VideoRecord], BadRowReport]:
     """Read the configured QVHighlights JSONL files into one record per (split, video)."""
     root = Path(root)
-    report = BadRowReport(policy, root)
+    report = BadRowReport(policy, root, tolerance)
     videos: dict[tuple[str, str], dict] = {}
+    lost: set[tuple[str, str]] = set()  # (split, video) of lines whose video has no usable duration
     for split, fname in options.splits.items():
-        for lineno, line in _lines(root / fname):
+        report.begin_split(split, fname)
+        for lineno, line in text_lines(root / fname):
+            if not line.strip():
+                continue
             where = f"line {lineno}"
             try:
                 row = json.loads(line)
@@ -82,15 +77,19 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "qvh
                             moments=0)
                 continue
             report.read(len(windows))
-            vid, qid, text = str(row["vid"]), str(row["qid"]), str(row["query"]).strip()
-            if not text:
-                report.flag("malformed_row", fname, where, "empty query", moments=len(windows))
+            vid, qid, text = id_text(row["vid"]), id_text(row["qid"]), text_field(row["query"])
+            if vid is None or qid is None or text is None:
+                # a JSON null must not become the text "None"
+                report.flag("malformed_row", fname, where, f"qid {row['qid']!r}, vid {row['vid']!r}, query "
+                            f"{row['query']!r}: each must be a non-empty string (qid: or an integer)",
+                            moments=len(windows))
                 continue
             try:
                 duration = parse_seconds(row.get("duration"))
             except (ValueError, TypeError):
                 report.flag("unknown_video", fname, where, f"duration {row.get('duration')!r} is not a number",
                             moments=len(windows))
+                lost.add((split, vid))
                 continue
             video = videos.setdefault((split, vid), {"duration": duration, "moments": [], "saliency": {}})
             if duration != video["duration"]:
@@ -122,4 +121,6 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "qvh
                     moments=v["moments"], saliency=v["saliency"])
         for (split, vid), v in videos.items()
     ]
+    for split, vid in sorted(lost - set(videos)):
+        report.video_lost(f"{split}/{vid}", "all_moments_dropped")
     return records, report

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.datasets.badrows import BadRowReport
+from pipeline.datasets.badrows import TOLERANCE, BadRowReport
 from pipeline.datasets.common import caption_split_records, parse_seconds
 from pipeline.datasets.schema import VideoRecord
 
@@ -35,8 +35,8 @@ def frame_timing(entry: dict) -> tuple[float, float, float]:
     return parse_seconds(entry["num_frames"]) / fps, fps, fps
 
 
-def load(root: Path, options: Options, policy: str = "clip", dataset: str = "tacos"
-         ) -> tuple[list[VideoRecord], BadRowReport]:
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "tacos",
+         tolerance: float = TOLERANCE) -> tuple[list[VideoRecord], BadRowReport]:
     """Read the configured TACoS split files."""
     return caption_split_records(root, options.splits, policy, dataset, options.video_pattern, frame_timing,
-                                 strip_suffix=options.strip_suffix)
+                                 strip_suffix=options.strip_suffix, tolerance=tolerance)

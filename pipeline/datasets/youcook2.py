@@ -4,7 +4,8 @@ Format: ``youcookii_annotations_trainval.json`` = ``{"database": {"<youtube_id>"
 "subset": "training" | "validation", "recipe_type": "113", "annotations": [{"id": int, "segment": [s, e],
 "sentence": str}]}}}`` (segments in integer seconds). The split of a video is its ``subset`` through
 ``subset_to_split``; subsets not listed there are counted as ``filtered``. The optional header-less
-``yc2_duration_frame.csv`` (``youtube_id,duration,num_frames``) gives each video's fps = frames / duration.
+``yc2_duration_frame.csv`` (``youtube_id,duration,num_frames``) gives each video's fps = frames / duration;
+a bad row there is a ``malformed_row`` (that video gets no fps), not a stop of the ingest.
 ``extra["recipe_type"]`` keeps the recipe type.
 """
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.datasets.badrows import BadRowReport
-from pipeline.datasets.common import moment_key, parse_seconds, parse_window, read_csv, video_path
+from pipeline.datasets.badrows import TOLERANCE, BadRowReport
+from pipeline.datasets.common import (id_text, load_json, moment_key, parse_seconds, parse_window, read_csv,
+                                      text_field, video_path)
 from pipeline.datasets.schema import Moment, VideoRecord
-from pipeline.core.io import InputError, read_json
+from pipeline.core.io import InputError
 
 
 @dataclass(frozen=True)
@@ -30,28 +32,39 @@ class Options:
     video_pattern: str | None = None  # e.g. "videos/{video_id}.mp4"
 
 
-def _read_fps(path: Path) -> dict[str, float]:
+def _read_fps(root: Path, fname: str, report: BadRowReport) -> dict[str, float]:
+    """video → fps of the optional duration CSV. A bad row (short, not numbers, not positive) is a
+    ``malformed_row`` under the policy: its video only lacks an fps, so no moment is lost."""
+    def bad(line: int, detail: str) -> None:
+        report.flag("malformed_row", fname, f"line {line}", detail, moments=0)
+
     out = {}
-    for line, row in read_csv(path, (), header=False, fieldnames=["video_id", "duration", "num_frames"]):
+    for line, row in read_csv(root / fname, (), header=False, fieldnames=["video_id", "duration", "num_frames"],
+                              bad=bad):
+        vid = row["video_id"].strip()
         try:
-            duration, frames = float(row["duration"]), float(row["num_frames"])
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: line {line}: duration/num_frames are not numbers") from None
-        if duration > 0:
-            out[row["video_id"].strip()] = frames / duration
+            duration, frames = parse_seconds(row["duration"]), parse_seconds(row["num_frames"])
+        except ValueError:
+            bad(line, f"duration/num_frames {row['duration']!r}, {row['num_frames']!r} are not numbers")
+            continue
+        if not vid or duration <= 0 or frames <= 0:
+            bad(line, f"needs a video id and a positive duration and frame count, got {vid!r}, {duration:g}, "
+                f"{frames:g}")
+            continue
+        out[vid] = frames / duration
     return out
 
 
-def load(root: Path, options: Options, policy: str = "clip", dataset: str = "youcook2"
-         ) -> tuple[list[VideoRecord], BadRowReport]:
+def load(root: Path, options: Options, policy: str = "clip", dataset: str = "youcook2",
+         tolerance: float = TOLERANCE) -> tuple[list[VideoRecord], BadRowReport]:
     """Read the YouCook2 annotation file into one record per video."""
     root = Path(root)
-    report = BadRowReport(policy, root)
+    report = BadRowReport(policy, root, tolerance)
     fname = options.annotations
-    data = read_json(root / fname)
+    data = load_json(root / fname)
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise InputError(f"{root / fname}: expected {{'database': {{video: ...}}}}")
-    fps = _read_fps(root / options.durations) if options.durations else {}
+    fps = _read_fps(root, options.durations, report) if options.durations else {}
     records = []
     for vid, entry in data["database"].items():
         anns = entry.get("annotations") if isinstance(entry, dict) else None
@@ -80,14 +93,18 @@ def load(root: Path, options: Options, policy: str = "clip", dataset: str = "you
             except ValueError as exc:
                 report.flag("malformed_timestamp", fname, where, str(exc))
                 continue
-            text = ann.get("sentence").strip() if isinstance(ann.get("sentence"), str) else ""
-            if not text:
+            text = text_field(ann.get("sentence"))
+            if text is None:
                 report.flag("malformed_row", fname, where, "empty or non-string sentence")
+                continue
+            ann_id = id_text(ann["id"]) if "id" in ann else str(i)
+            if ann_id is None:
+                report.flag("malformed_row", fname, where, f"id {ann['id']!r} is not an integer or string")
                 continue
             window = report.window(start, end, duration, fname, where)
             if window is None:
                 continue
-            mid = moment_key(split, vid, ann.get("id", i))
+            mid = moment_key(split, vid, ann_id)
             moments.append(Moment(moment_id=mid, start=window[0], end=window[1], text=text, query_id=mid))
         records.append(VideoRecord(
             video_id=vid, dataset=dataset, split=split, duration=duration, fps=fps.get(vid),
