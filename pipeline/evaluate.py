@@ -11,12 +11,16 @@ Inputs:
     "label_id"}]}}}``; predictions = CSV with header ``video-id,t-start,t-end,label,score``, JSON (a list of
     such rows, a dict of columns, or an ActivityNet submission ``{"results": {vid: [{"segment", "label",
     "score"}]}}``) or JSONL rows.
-  * ``qvhighlights``: moment_detr's JSONL ground truth and submission.
+  * ``qvhighlights``: moment_detr's JSONL ground truth (with the highlight fields ``duration``,
+    ``relevant_clip_ids``, ``saliency_scores``: moment-only ground truth belongs to ``grounding``) and
+    submission (without ``pred_saliency_scores`` only MR is scored, with a warning).
   * ``grounding`` / ``search``: JSONL (or a JSON list) with ``qid``, ``relevant_windows`` (GT) and ``qid``,
     ``pred_relevant_windows`` (predictions).
 
 The result JSON is printed to stdout and, with ``--out``, written atomically. Bad input exits with status 2
-and one line ``error: <file>: row N (qid ..): <problem>`` on stderr; metric warnings go to stderr too.
+and one line ``error: <file>: row N (qid ..): <problem>`` on stderr (a CSV names the line, an ActivityNet
+JSON the video and annotation; a file that is not UTF-8 text names the file); metric warnings go to stderr too.
+Times must be non-negative numbers (``true``/``false`` are not numbers), and GT windows need end > start.
 """
 
 from __future__ import annotations
@@ -49,14 +53,26 @@ from pipeline.metrics.tal import PRED_FIELDS
 # ----------------------------------------------------------------------------- file readers
 
 
+def decoded(path: str, read: Callable[[str], Any]) -> Any:
+    """``read(path)``, reporting a file that is not UTF-8 text (a binary, a wrong file) as bad input naming it."""
+    try:
+        return read(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text (undecodable byte at offset {exc.start}); expected a JSON, JSONL or CSV file"
+        ) from None
+    except csv.Error as exc:  # e.g. NUL bytes in a binary file read as CSV
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+
+
 def read_rows(path: str) -> list[Any]:
     """JSONL rows, or the list inside a ``.json`` file."""
     if Path(path).suffix.lower() == ".json":
-        data = read_json(path)
+        data = decoded(path, read_json)
         if not isinstance(data, list):
             raise InputError(f"{path}: expected a JSON list of rows")
         return data
-    return read_jsonl(path)
+    return decoded(path, read_jsonl)
 
 
 def _int_label(value: Any, where: str) -> Any:
@@ -71,11 +87,16 @@ def _int_label(value: Any, where: str) -> Any:
 
 def read_tal_predictions(path: str, int_labels: bool) -> list[dict]:
     """Prediction rows ``{video-id, t-start, t-end, label, score}`` from CSV, JSON or JSONL."""
+    return decoded(path, lambda p: _read_tal_predictions(p, int_labels))
+
+
+def _read_tal_predictions(path: str, int_labels: bool) -> list[dict]:
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
         if not Path(path).exists():
             raise InputError(f"{path}: file not found")
-        with open(path, newline="", encoding="utf-8") as fh:
+        # utf-8-sig: spreadsheet programs save CSV with a byte-order mark, which would spoil the first column name
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             missing = [f for f in PRED_FIELDS if f not in (reader.fieldnames or [])]
             if missing:
@@ -90,12 +111,17 @@ def read_tal_predictions(path: str, int_labels: bool) -> list[dict]:
                         raise InputError(f"{path}: line {lineno}: '{f}' must be a number, got {rec[f]!r}") from None
                     if not math.isfinite(row[f]):
                         raise InputError(f"{path}: line {lineno}: '{f}' is NaN or infinite")
+                # checked here too (tal_map checks again) so that the message gives the CSV line, not a row index
+                if row["t-start"] < 0:
+                    raise InputError(f"{path}: line {lineno}: 't-start' is negative ({rec['t-start']})")
+                if row["t-start"] > row["t-end"]:
+                    raise InputError(f"{path}: line {lineno}: 't-start' {rec['t-start']} > 't-end' {rec['t-end']}")
                 if int_labels:
                     row["label"] = _int_label(row["label"], f"{path}: line {lineno}")
                 rows.append(row)
             return rows
     if suffix == ".json":
-        data = read_json(path)
+        data = read_json(path)  # decoding errors: see decoded()
         if isinstance(data, dict) and isinstance(data.get("results"), dict):
             rows = []
             for vid, dets in data["results"].items():
@@ -134,7 +160,7 @@ def read_tal_predictions(path: str, int_labels: bool) -> list[dict]:
 
 def read_splits(path: str, key: str | None) -> dict[str, list]:
     """``{"single": [...], "multi": [...]}`` from a splits file, picking ``key`` in a nested one."""
-    data = read_json(path)
+    data = decoded(path, read_json)
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object of qid lists")
     if key is not None:
@@ -161,27 +187,53 @@ def _thresholds(values: Sequence[float] | None, default: Sequence[float]) -> Seq
 
 
 def run_tal(args: argparse.Namespace) -> dict:
-    gt = load_anet_ground_truth(read_json(args.ground_truth), args.subset, args.label_field, src=args.ground_truth)
+    gt_json = decoded(args.ground_truth, read_json)
+    gt = load_anet_ground_truth(gt_json, args.subset, args.label_field, src=args.ground_truth)
     int_labels = bool(gt) and all(isinstance(r["label"], int) and not isinstance(r["label"], bool) for r in gt)
     preds = read_tal_predictions(args.predictions, int_labels)
-    return tal_map(
+    result = tal_map(
         gt,
         preds,
         _thresholds(args.iou, TAL_THRESHOLDS),
         ground_truth_name=args.ground_truth,
         predictions_name=args.predictions,
     )
+    n_short = result["dropped"]["gt_short"]
+    if n_short:  # the reference's clean-up, kept for equal numbers, but said aloud
+        warnings.warn(
+            f"{args.ground_truth}: {n_short} ground-truth segment(s) shorter than 0.001 s (zero-length included) "
+            "dropped, as ActionFormer's evaluator does",
+            MetricsWarning,
+        )
+    return result
+
+
+# moment_detr's highlight-detection GT keys: without them a QVHighlights evaluation is moment retrieval only
+HD_GT_KEYS = ("duration", "relevant_clip_ids", "saliency_scores")
 
 
 def run_qvhighlights(args: argparse.Namespace) -> dict:
     if args.iou is not None:
         raise InputError("qvhighlights uses the reference's fixed thresholds; --iou does not apply")
-    return qvhighlights_eval(
-        read_rows(args.predictions),
-        read_rows(args.ground_truth),
-        submission_name=args.predictions,
-        ground_truth_name=args.ground_truth,
-    )
+    gt = read_rows(args.ground_truth)
+    # A moment-only (grounding-format) GT would silently yield MR numbers without any HL score; the
+    # qvhighlights task promises both, so such a file is refused and pointed at the task that fits it.
+    for i, row in enumerate(gt):
+        missing = [k for k in HD_GT_KEYS if isinstance(row, dict) and k not in row]
+        if missing:
+            qid = f" (qid {row['qid']!r})" if "qid" in row else ""
+            raise InputError(
+                f"{args.ground_truth}: row {i + 1}{qid}: highlight (saliency) field(s) {missing} missing: "
+                "the qvhighlights task needs moment_detr's full ground truth; evaluate moment-only ground "
+                "truth with the grounding or search task"
+            )
+    sub = read_rows(args.predictions)
+    if sub and not any(isinstance(r, dict) and "pred_saliency_scores" in r for r in sub):
+        warnings.warn(
+            f"{args.predictions}: no row has 'pred_saliency_scores': highlight scores (HL-*) are not computed",
+            MetricsWarning,
+        )
+    return qvhighlights_eval(sub, gt, submission_name=args.predictions, ground_truth_name=args.ground_truth)
 
 
 def run_grounding(args: argparse.Namespace) -> dict:

@@ -62,6 +62,13 @@ def write_container(
     write_json(idx_path, {"items": index, "meta": dict(meta or {}), "shape": list(data.shape), "dtype": dtype})
 
 
+class MissingItemError(InputError, KeyError):
+    """An item id the container does not hold. An ``InputError`` (stages report it as one ``error:`` line naming
+    the container and the id) that is also a ``KeyError``, as a mapping lookup should be."""
+
+    __str__ = InputError.__str__  # KeyError's would print the message in quotes
+
+
 class FeatureContainer:
     """Read-only, memory-mapped view of a container: ``container[item_id] -> np.ndarray``."""
 
@@ -105,6 +112,11 @@ class FeatureContainer:
 
     def __getitem__(self, item_id: str) -> np.ndarray:
         if item_id not in self.items:
-            raise KeyError(f"{self.prefix}: no features for {item_id!r}")
+            origin = ""
+            if self.meta.get("dataset") and self.meta.get("backbone"):  # a video container: say where skips are
+                origin = (f" (skipped at extraction? see reports/metrics/features/{self.meta['dataset']}-"
+                          f"{self.meta['backbone']}.json)")
+            raise MissingItemError(f"{self.prefix}: no features for {item_id!r} among its {len(self.items)} "
+                                   f"items{origin}")
         off, n = self.items[item_id]
         return self.array[off : off + n]

@@ -11,14 +11,20 @@ other videos in the shard, so any sharding gives identical features.
 
 Output ``--out``: one container per split (``<split>.npy`` float16 [rows, L, D] + ``<split>.json``, meta keys
 ``backbone``, ``dim``, ``layers``, ``time_step``, ``window``, ``pooling``, ...) and ``report.json`` (videos done,
-skipped videos with reasons). The directory appears atomically, complete or not at all.
+skipped videos with split and reason, the skip limit). The directory appears atomically, complete or not at
+all. Run history (how many videos were resumed, timings) is printed, never stored: an interrupted and an
+uninterrupted run write the same bytes.
 
 Resumable: every finished video is saved in ``--work`` (``<fingerprint>/<key>.npy`` + ``.json``, each written
 atomically; the fingerprint covers every setting that changes the numbers). A killed run restarted with the
 same settings loads the finished videos instead of recomputing them; the work directory is deleted once the
 shard's output is in place. Bad videos (unreadable, corrupt, truncated, shorter than one window) are reported
 with the video id and reason; ``features.decode.on_error`` = ``skip`` lists them in the report and goes on,
-``fail`` stops the stage (finished videos stay in the work directory).
+``fail`` stops the stage (finished videos stay in the work directory). Under ``skip``, a split that loses every
+video or more than ``features.decode.max_skipped_share`` of them stops the stage with the list
+(``pipeline.features.skips``): checked before decoding for what is known then (missing files, videos too
+short for one window), and again once every video was tried. The backbone's checkpoint path is checked
+before anything else.
 """
 from __future__ import annotations
 
@@ -29,20 +35,22 @@ import json
 import shutil
 import sys
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from pipeline.core.cli import stage_main
 from pipeline.core.params import ConfigError, RuntimeConfig, load_block
 from pipeline.core.runtime import apply_runtime, torch_dtype
-from pipeline.features.params import FeaturesConfig
+from pipeline.features.params import FeaturesConfig, require_files
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import InputError, atomic_path, read_json, write_json
 from pipeline.features.container import write_container
 from pipeline.features.decode import VideoError, plan_windows
 from pipeline.features.loader import ClipStream, VideoJob, clip_loader
+from pipeline.features.skips import check_split_losses
 
 FEATURE_FORMAT = 1  # bump when the meaning of stored features changes (invalidates resumable work)
 
@@ -74,8 +82,8 @@ def fingerprint(backbone: str, features: FeaturesConfig, runtime: RuntimeConfig)
     import torch
 
     decode = dataclasses.asdict(features.decode)
-    decode.pop("on_error")
-    decode.pop("threads")
+    for policy_only in ("on_error", "threads", "max_skipped_share"):  # none of these changes a stored number
+        decode.pop(policy_only)
     ckpt = _checkpoint_of(features.backbone(backbone))
     blob = {
         "checkpoint_file": _source_id(Path(ckpt)) if ckpt and Path(ckpt).exists() else None,
@@ -197,20 +205,28 @@ def extract_shard(
     model=None,
     progress: bool = True,
     stop_after: int | None = None,
+    split_sizes: Mapping[str, int] | None = None,
+    enforce_skip_limit: bool = True,
 ) -> dict:
-    """Extract ``records`` (already this shard's) into ``out_dir``; return the report that is also written.
+    """Extract ``records`` (already this shard's) into ``out_dir``; return the report that is also written,
+    plus the run history that is not (``resumed``: videos loaded from the work directory; ``forward_seconds``).
 
     ``root`` resolves ``video_path``. ``model`` reuses an already built backbone. ``stop_after`` (tests)
-    raises ``KeyboardInterrupt`` after that many videos were computed, like a killed run.
+    raises ``KeyboardInterrupt`` after that many videos were computed, like a killed run. ``split_sizes``:
+    videos per split in the whole dataset (all shards; default: this shard's records), the base of the
+    ``features.decode.max_skipped_share`` check, which ``enforce_skip_limit=False`` turns off (the probes'
+    random-init arm extracts a sample and tolerates gaps).
     """
     from tqdm import tqdm
 
     cfg = features.backbone(backbone)
     recipe, decode = cfg.recipe, features.decode
-    work = WorkDir(Path(work_root), fingerprint(backbone, features, runtime))
     if model is None:
-        model = build_backbone(backbone, features, runtime)
-    torch, device, dtype = _torch_setup(runtime)
+        require_files([features.checkpoint_key(backbone)], where="")
+    work = WorkDir(Path(work_root), fingerprint(backbone, features, runtime))
+    limit = decode.max_skipped_share if enforce_skip_limit else None
+    sizes = dict(split_sizes) if split_sizes is not None else dict(Counter(r.split for r in records))
+    split_of = {r.video_id: r.split for r in records}
 
     results: dict[str, np.ndarray] = {}
     skipped: dict[str, str] = {}
@@ -253,6 +269,19 @@ def extract_shard(
         jobs.append(VideoJob(str(root / rec.video_path), plan, recipe.size, recipe.resize, recipe.interpolation))
         job_recs.append(rec)
 
+    def check_losses() -> None:
+        if limit is None:
+            return
+        lost: dict[str, list[tuple[str, str]]] = {}
+        for vid, reason in skipped.items():
+            lost.setdefault(split_of[vid], []).append((vid, reason))
+        check_split_losses(dataset, sizes, lost, limit, where=f"shard {shard}/{num_shards}")
+
+    check_losses()  # missing files and too-short videos are known now: fail before building or decoding
+    if model is None:
+        model = build_backbone(backbone, features, runtime)
+    torch, device, dtype = _torch_setup(runtime)
+
     stream = ClipStream(jobs, features.batch_size, decode.seek_gap, decode.max_missing, decode.threads)
     loader = clip_loader(stream, runtime.workers, pin_memory=device.type == "cuda")
     parts: dict[int, list[np.ndarray]] = {}
@@ -288,6 +317,7 @@ def extract_shard(
             if stop_after is not None and computed >= stop_after:
                 raise KeyboardInterrupt(f"stopped after {computed} videos (test hook)")
     bar.close()
+    check_losses()
 
     splits = sorted({r.split for r in records})
     report = {
@@ -297,8 +327,8 @@ def extract_shard(
         "num_shards": num_shards,
         "videos": len(records),
         "extracted": len(results),
-        "resumed": resumed,
-        "skipped": [{"video_id": vid, "reason": skipped[vid]} for vid in sorted(skipped)],
+        "skipped": [{"video_id": vid, "split": split_of[vid], "reason": skipped[vid]} for vid in sorted(skipped)],
+        "max_skipped_share": limit,  # the merge stage checks the whole dataset against it
         "splits": {},
     }
     with atomic_path(out_dir) as tmp:
@@ -311,8 +341,8 @@ def extract_shard(
             report["splits"][split] = {"videos": len(ids), "rows": int(sum(len(results[v]) for v in ids))}
         write_json(tmp / "report.json", report)
     work.remove()
-    report["forward_seconds"] = t_forward
-    return report
+    # run history goes to the caller (printed), not into report.json: a resumed run must write the same bytes
+    return {**report, "resumed": resumed, "forward_seconds": t_forward}
 
 
 @stage_main(ValueError, ExtractionError)
@@ -332,9 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     runtime = load_block(RuntimeConfig, args.params)
     if args.num_shards != features.num_shards:
         raise ConfigError(f"--num-shards {args.num_shards} != features.num_shards {features.num_shards}")
-    records = shard_records(read_records(args.canonical), args.shard, args.num_shards)
+    require_files([features.checkpoint_key(args.backbone)], where=args.params)
+    all_records = read_records(args.canonical)
+    records = shard_records(all_records, args.shard, args.num_shards)
     report = extract_shard(records, args.backbone, features, runtime, Path(args.out), Path(args.work),
-                           args.dataset, args.shard, args.num_shards)
+                           args.dataset, args.shard, args.num_shards,
+                           split_sizes=Counter(r.split for r in all_records))
     for item in report["skipped"]:
         print(f"skipped {item['video_id']}: {item['reason']}", file=sys.stderr)
     print(f"{args.dataset}/{args.backbone} shard {args.shard}/{args.num_shards}: {report['extracted']} videos "

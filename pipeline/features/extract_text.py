@@ -19,7 +19,7 @@ from pathlib import Path
 from pipeline.core.cli import stage_main
 from pipeline.core.params import RuntimeConfig, load_block
 from pipeline.core.runtime import apply_runtime, torch_dtype
-from pipeline.features.params import FeaturesConfig
+from pipeline.features.params import FeaturesConfig, require_files
 from pipeline.datasets.schema import iter_queries, read_records
 from pipeline.core.io import InputError, atomic_path
 from pipeline.features.container import write_container
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     features = load_block(FeaturesConfig, args.params)
     runtime = load_block(RuntimeConfig, args.params)
+    require_files(features.text_files(), where=args.params)  # the tower's weights / vocab, before any encoding
     summary = extract_text(args.queryset, args.records, args.out, features, runtime)
     print(f"text features {args.queryset}: " + ", ".join(f"{s}: {v['queries']} queries" for s, v in summary.items()))
     return 0

@@ -6,7 +6,9 @@
 Reads ``<shards>/<k>/`` for k = 0..n-1 (written by ``pipeline.features.extract``), checks that every shard was made for
 the same n and with the same feature meta, and writes ``<out>/<split>.{npy,json}`` with items sorted by video
 id — so the bytes do not depend on the number of shards. The metrics file lists per split the number of
-videos and rows, the feature shape and every skipped video with its reason.
+videos and rows, the feature shape and every skipped video with its reason. A split that lost all of its
+videos, or more than the ``features.decode.max_skipped_share`` the shards were extracted with, over the whole
+dataset, is an error listing the skipped videos (each shard checks only what it can see).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import numpy as np
 from pipeline.core.cli import stage_main
 from pipeline.core.io import InputError, atomic_path, read_json, write_json
 from pipeline.features.container import FeatureContainer, write_container
+from pipeline.features.skips import check_split_losses
 
 def merge_shards(shards_dir: Path, num_shards: int, out_dir: Path) -> dict:
     """Merge the shard outputs under ``shards_dir`` into ``out_dir``; return the metrics dict."""
@@ -35,6 +38,7 @@ def merge_shards(shards_dir: Path, num_shards: int, out_dir: Path) -> dict:
         reports.append(rep)
     first = reports[0]
     splits = sorted({s for rep in reports for s in rep["splits"]})
+    _check_losses(reports, shards_dir)
     metrics = {
         "dataset": first["dataset"],
         "backbone": first["backbone"],
@@ -72,6 +76,26 @@ def merge_shards(shards_dir: Path, num_shards: int, out_dir: Path) -> dict:
             for key in ("dim", "layers", "time_step", "window", "pooling"):
                 metrics[key] = meta[key]
     return metrics
+
+
+def _check_losses(reports: list[dict], shards_dir: Path) -> None:
+    """The skip limit over all shards together (the shard reports carry the limit they were made with)."""
+    limits = {rep.get("max_skipped_share") for rep in reports}
+    if len(limits) > 1:
+        raise InputError(f"{shards_dir}: shards were extracted with different max_skipped_share {sorted(limits)} "
+                         f"(stale output: rerun the extract stages)")
+    limit = limits.pop()
+    if limit is None:  # shards written before the limit existed, or by a caller that turned it off
+        return
+    totals: dict[str, int] = {}
+    lost: dict[str, list[tuple[str, str]]] = {}
+    for rep in reports:
+        for split, info in rep["splits"].items():
+            totals[split] = totals.get(split, 0) + int(info["videos"])
+        for item in rep["skipped"]:
+            totals[item["split"]] = totals.get(item["split"], 0) + 1
+            lost.setdefault(item["split"], []).append((item["video_id"], item["reason"]))
+    check_split_losses(reports[0]["dataset"], totals, lost, float(limit))
 
 
 @stage_main()

@@ -2,9 +2,18 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Literal
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
-from pipeline.core.params import ConfigError
+from pipeline.core.params import (
+    ConfigError,
+    Fraction,
+    NonNegFloat,
+    NonNegInt,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,10 +22,10 @@ class ClipRecipe:
     windows of ``frames`` grid points every ``stride`` points, frames scaled to ``size``² (``squash``) or short
     side → ``size`` then centre crop (``crop``). Feature row r covers [r·stride/fps, r·stride/fps + frames/fps]."""
 
-    fps: float
-    frames: int
-    stride: int
-    size: int
+    fps: PositiveFloat
+    frames: PositiveInt
+    stride: PositiveInt
+    size: Annotated[int, Range(low=8)]
     resize: Literal["squash", "crop"] = "squash"
     interpolation: Literal["bilinear", "bicubic", "area", "fast_bilinear"] = "bilinear"
 
@@ -31,9 +40,9 @@ class SlowFastFeatures:
 
     recipe: ClipRecipe
     checkpoint: str | None = None  # local .pyth (state dict under model_state); None = random init
-    width: int = 64  # stem width of the slow pathway; feature dim = 32·width + 32·width/beta
-    beta: int = 8  # slow/fast channel ratio
-    alpha: int = 4  # slow/fast frame-rate ratio
+    width: PositiveInt = 64  # stem width of the slow pathway; feature dim = 32·width + 32·width/beta
+    beta: PositiveInt = 8  # slow/fast channel ratio
+    alpha: PositiveInt = 4  # slow/fast frame-rate ratio
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,24 +51,24 @@ class I3DFeatures:
 
     recipe: ClipRecipe
     checkpoint: str | None = None
-    width: int = 64
+    width: PositiveInt = 64
 
 
 @dataclasses.dataclass(frozen=True)
 class InternVideo2Arch:
     """Vision-tower dimensions (image size and frames come from the recipe). Official 1B: see IV2_1B."""
 
-    patch_size: int
-    embed_dim: int
-    depth: int
-    num_heads: int
-    mlp_ratio: float
-    clip_embed_dim: int
-    clip_teacher_embed_dim: int
-    clip_teacher_final_dim: int
-    clip_return_layer: int
-    attn_pool_num_heads: int
-    init_values: float
+    patch_size: PositiveInt
+    embed_dim: PositiveInt
+    depth: PositiveInt
+    num_heads: PositiveInt
+    mlp_ratio: PositiveFloat
+    clip_embed_dim: PositiveInt
+    clip_teacher_embed_dim: PositiveInt
+    clip_teacher_final_dim: PositiveInt
+    clip_return_layer: NonNegInt  # distillation decoders of the pretraining heads (0 = none)
+    attn_pool_num_heads: PositiveInt
+    init_values: PositiveFloat  # LayerScale init; 0 would switch every residual branch off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +76,7 @@ class InternVideo2Features:
     """``features.internvideo2``: 1-based ``layers`` to keep, each pooled by ``pooling`` (thesis Tab 4.10)."""
 
     recipe: ClipRecipe
-    layers: list[int]
+    layers: list[PositiveInt]
     pooling: Literal["adaptive", "cls", "avg"]
     arch: InternVideo2Arch
     checkpoint: str | None = None  # local stage-2 .pt (vision_encoder.* is loaded); None = random init
@@ -92,7 +101,7 @@ class ClipFeatures:
 
     recipe: ClipRecipe
     model: ClipModel
-    layers: list[int]
+    layers: list[PositiveInt]  # 1-based
     pooling: Literal["cls", "avg", "embed"] = "cls"
 
 
@@ -100,15 +109,15 @@ class ClipFeatures:
 class BertArch:
     """Text-tower BERT dimensions (InternVideo2 stage 2 = BERT-large with fusion_layer 19)."""
 
-    vocab_size: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    intermediate_size: int
-    max_position: int
-    type_vocab_size: int
-    fusion_layer: int
-    encoder_width: int
+    vocab_size: PositiveInt
+    hidden_size: PositiveInt
+    num_layers: PositiveInt
+    num_heads: PositiveInt
+    intermediate_size: PositiveInt
+    max_position: PositiveInt
+    type_vocab_size: PositiveInt
+    fusion_layer: NonNegInt
+    encoder_width: PositiveInt
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,9 +125,9 @@ class TextFeatures:
     """``features.text``: per-token states of ``layers`` (1-based) of the ``tower`` for every query."""
 
     tower: Literal["minilm", "internvideo2", "clip"]
-    layers: list[int]
-    max_tokens: int
-    batch_size: int
+    layers: list[PositiveInt]  # 1-based
+    max_tokens: PositiveInt
+    batch_size: PositiveInt
     bert: BertArch  # dims of the internvideo2 tower (random init unless features.internvideo2.checkpoint)
     vocab: str | None = None  # WordPiece vocab.txt for internvideo2; None = the MiniLM (bert-uncased) vocab
 
@@ -128,9 +137,12 @@ class DecodeConfig:
     """``features.decode``: how videos are read and what happens to bad ones."""
 
     on_error: Literal["skip", "fail"]  # corrupt/truncated/too-short videos: list in metrics and go on, or stop
-    max_missing: float  # seconds a video may end before the last needed frame (reuses its last frame)
-    seek_gap: float  # seek instead of decoding through gaps longer than this (seconds)
-    threads: int  # codec threads per decoder (0 = single-threaded)
+    max_missing: NonNegFloat  # seconds a video may end before the last needed frame (reuses its last frame)
+    seek_gap: NonNegFloat  # seek instead of decoding through gaps longer than this (seconds)
+    threads: NonNegInt  # codec threads per decoder (0 = single-threaded)
+    # under on_error: skip, the share of a split's videos that may be skipped before extraction fails (a split
+    # that loses every video always fails): a wrong data root or a broken download stops here, not in training
+    max_skipped_share: Fraction = 0.05
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,10 +153,10 @@ class ProbesConfig:
     spaced over the sorted ids; 0 = all). ``C``: inverse L2 strength of the logistic regressions;
     ``ridge_alpha``: L2 strength of the text → video ridge map (retrieval)."""
 
-    max_videos: int = 8
-    C: float = 1.0
-    ridge_alpha: float = 1.0
-    max_iter: int = 500
+    max_videos: NonNegInt = 8
+    C: PositiveFloat = 1.0
+    ridge_alpha: NonNegFloat = 1.0
+    max_iter: PositiveInt = 500
     train_split: str = "train"
     eval_split: str = "val"
 
@@ -160,22 +172,22 @@ class PretrainSpec:
     (InternVideo2)."""
 
     worlds: list[Literal["tal", "captions", "qvh"]]
-    videos: int
-    heldout_videos: int
-    clips_per_video: int
-    steps: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    idle_fraction: float
-    checkpoint_every: int
-    warmup_steps: int = 0
-    log_every: int = 10
-    dropout: float = 0.0
+    videos: PositiveInt
+    heldout_videos: PositiveInt
+    clips_per_video: PositiveInt
+    steps: PositiveInt
+    batch_size: Annotated[int, Range(low=2)]  # contrastive and balanced batches need two clips
+    lr: PositiveFloat
+    weight_decay: NonNegFloat
+    idle_fraction: Annotated[float, Range(low=0, high=1, high_open=True)]
+    checkpoint_every: PositiveInt
+    warmup_steps: NonNegInt = 0
+    log_every: PositiveInt = 10
+    dropout: Annotated[float, Range(low=0, high=1, high_open=True)] = 0.0
     heads: list[Literal["verb", "shape", "color", "size"]] = dataclasses.field(
         default_factory=lambda: ["verb", "shape", "color", "size"])
-    proj_dim: int = 128
-    temp: float = 0.07
+    proj_dim: PositiveInt = 128
+    temp: Annotated[float, Range(low=0, high=1, low_open=True, high_open=True)] = 0.07
 
     def __post_init__(self):
         checks = {"worlds": bool(self.worlds), "videos": self.videos >= 1, "heldout_videos": self.heldout_videos >= 1,
@@ -198,7 +210,7 @@ class PretrainConfig:
     real checkpoint paths). The corpus seed is ``runtime.seed + seed_offset``."""
 
     backbones: list[str]
-    seed_offset: int
+    seed_offset: NonNegInt
     slowfast: PretrainSpec | None = None
     i3d: PretrainSpec | None = None
     internvideo2: PretrainSpec | None = None
@@ -221,9 +233,9 @@ class FeaturesConfig:
     BLOCK: ClassVar[str] = "features"
 
     datasets: dict[str, list[str]]  # backbone → canonical datasets to extract with it
-    num_shards: int
+    num_shards: PositiveInt
     shards: list[int]  # = range(num_shards); the DVC matrix runs one extract stage per shard
-    batch_size: int  # clips per forward pass (each video is cut into batches of its own clips)
+    batch_size: PositiveInt  # clips per forward pass (each video is cut into batches of its own clips)
     decode: DecodeConfig
     slowfast: SlowFastFeatures
     i3d: I3DFeatures
@@ -249,3 +261,29 @@ class FeaturesConfig:
         if name not in ("slowfast", "i3d", "internvideo2", "clip"):
             raise ConfigError(f"unknown video backbone {name!r} (slowfast | i3d | internvideo2 | clip)")
         return getattr(self, name)
+
+    def checkpoint_key(self, name: str) -> tuple[str, str | None]:
+        """(dotted params key, value) of backbone ``name``'s weights file (CLIP keeps it under ``model``)."""
+        cfg = self.backbone(name)
+        if name == "clip":
+            return "features.clip.model.checkpoint", cfg.model.checkpoint
+        return f"features.{name}.checkpoint", cfg.checkpoint
+
+    def text_files(self) -> list[tuple[str, str | None]]:
+        """(dotted key, value) of every file the configured text tower loads."""
+        files = [("features.text.vocab", self.text.vocab)]
+        if self.text.tower == "internvideo2":
+            files.append(self.checkpoint_key("internvideo2"))
+        elif self.text.tower == "clip":
+            files.append(self.checkpoint_key("clip"))
+        return files
+
+
+def require_files(settings: list[tuple[str, str | None]], where: str = "params.yaml") -> None:
+    """Every set path of ``settings`` ((dotted key, path) pairs) must be an existing file: checked before any
+    work, so a typo or a pretraining that never ran is one line naming the key, not a traceback mid-stage.
+    ``where`` (the params file) prefixes the message; "" leaves it out."""
+    for key, path in settings:
+        if path is not None and not Path(path).is_file():
+            state = "is a directory, not a file" if Path(path).is_dir() else "does not exist"
+            raise ConfigError(f"{where + ': ' if where else ''}{key}: checkpoint file {path} {state}")

@@ -350,8 +350,10 @@ def extract_random_init(records: list[VideoRecord], dataset: str, backbone: str,
     from pipeline.features.extract import extract_shard
 
     out = work / "random_init"
+    # a sample of the videos, and gather_rows tolerates gaps: the stage-level skip limit does not apply here
     report = extract_shard(records, backbone, random_init_config(features, backbone), runtime, out,
-                           work / "random_init_work", dataset, root=root, progress=progress)
+                           work / "random_init_work", dataset, root=root, progress=progress,
+                           enforce_skip_limit=False)
     return out, report
 
 

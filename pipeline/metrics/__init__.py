@@ -25,8 +25,11 @@ Where the reference evaluators are ambiguous or buggy, these rules hold (each mo
 6. An empty QVHighlights length bucket gives NaN numbers and a warning (the reference crashes).
 7. Duplicate qids are an error (moment_detr merges the rows' windows in mAP and keeps the last in R1/HD);
    differing qid sets are an error naming the qids (the reference asserts).
-8. Malformed input (missing key, non-number, NaN/inf, start > end, clip id beyond the video, duration
-   under one clip) raises ``pipeline.core.io.InputError`` naming the row and qid.
+8. Malformed input (missing key, non-number — JSON ``true``/``false`` included, which numpy would read as
+   1/0 —, NaN/inf, a negative start, start > end, a query GT window with start ≥ end, clip id beyond the
+   video, duration under one clip) raises ``pipeline.core.io.InputError`` naming the row and qid. The
+   references accept all of these and score them; none occurs in a well-formed file (their models clip
+   outputs to [0, duration]). TAL GT segments shorter than 1e-3 s are dropped and counted instead (rule 12).
 9. Means over queries are taken in input order; moment_detr's worker pool returns per-query APs in
    completion order, so its last bit is not deterministic (never visible at 2 decimals in practice).
 10. TAL thresholds are ``numpy.linspace(0.1, 0.5, 5)``'s floats (0.3 is 0.30000000000000004, so IoU 0.3

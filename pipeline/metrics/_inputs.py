@@ -119,9 +119,14 @@ def _scan_windows(rows: Sequence[Mapping], key: str, widths: tuple[int, ...], sr
                 want = " or ".join(str(k) for k in widths)
                 raise InputError(f"{_where(src, i, qids[i])}: window {w!r} in '{key}' must have {want} numbers")
             for v in w:
-                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
                     raise InputError(f"{_where(src, i, qids[i])}: window {w!r} in '{key}' holds a non-number {v!r}")
     raise InputError(f"{src}: windows in '{key}' must all have the same length ({' or '.join(map(str, widths))})")
+
+
+def holds_bool(values: Iterable[Any]) -> bool:
+    """True when a JSON ``true``/``false`` sits among ``values``: numpy would silently read it as 1/0."""
+    return any(v.__class__ is bool or isinstance(v, np.bool_) for v in values)
 
 
 def parse_windows(
@@ -130,12 +135,15 @@ def parse_windows(
     src: str,
     qids: Sequence[Any],
     widths: tuple[int, ...],
+    positive_length: bool = False,
 ) -> Windows:
     """Windows of ``rows[i][key]`` as flat arrays, validated.
 
     ``widths`` lists the allowed window lengths (2 = [s, e], 3 = [s, e, score]); all windows of one input
-    must have the same length. Rejects: a missing key, a non-list, a non-number, a NaN or infinite value, and
-    start > end — each error names the row and qid.
+    must have the same length. Rejects: a missing key, a non-list, a non-number (booleans included), a NaN or
+    infinite value, a negative start, and start > end — or start ≥ end with ``positive_length`` (ground truth:
+    a zero-length GT window can never be matched, so it is a broken annotation, not a hard query). Each error
+    names the row and qid.
     """
     for i, row in enumerate(rows):
         if key not in row:
@@ -151,6 +159,8 @@ def parse_windows(
             arr = None
         if arr is None or arr.ndim != 2 or arr.shape[1] not in widths or arr.dtype.kind not in "iuf":
             _scan_windows(rows, key, widths, src, qids)
+        if holds_bool(itertools.chain.from_iterable(flat)):
+            _scan_windows(rows, key, widths, src, qids)
         arr = arr.astype(np.float64)
     else:
         arr = np.zeros((0, max(widths)), dtype=np.float64)
@@ -161,11 +171,23 @@ def parse_windows(
         j = int(np.flatnonzero(bad)[0])
         i = int(row_of[j])
         raise InputError(f"{_where(src, i, qids[i])}: window {flat[j]!r} in '{key}' holds NaN or infinity")
-    bad = arr[:, 0] > arr[:, 1]
+    # Times are seconds from the video's start: a negative start is a broken file (the reference models clip
+    # their outputs to [0, duration] and no dataset annotates before 0), not something to score.
+    bad = arr[:, 0] < 0
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
         i = int(row_of[j])
-        raise InputError(f"{_where(src, i, qids[i])}: window {flat[j]!r} in '{key}' has start > end")
+        raise InputError(f"{_where(src, i, qids[i])}: window {flat[j]!r} in '{key}' has a negative start")
+    bad = arr[:, 0] > arr[:, 1]
+    if positive_length:
+        bad |= arr[:, 0] == arr[:, 1]
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        i = int(row_of[j])
+        problem = "has start > end"
+        if arr[j, 0] == arr[j, 1]:
+            problem = "has zero length (a ground-truth window needs end > start)"
+        raise InputError(f"{_where(src, i, qids[i])}: window {flat[j]!r} in '{key}' {problem}")
     score = arr[:, 2].copy() if arr.shape[1] >= 3 else None
     return Windows(arr[:, 0].copy(), arr[:, 1].copy(), score, ptr, cnt)
 
@@ -183,10 +205,11 @@ def parse_numbers(rows: Sequence[Mapping], key: str, src: str, qids: Sequence[An
         arr = np.array(flat) if flat else np.zeros(0)
     except (ValueError, TypeError):
         arr = None
-    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuf":
+    if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iuf" or holds_bool(flat):
         for i, row in enumerate(rows):
-            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in row[key]):
-                raise InputError(f"{_where(src, i, qids[i])}: '{key}' must be a list of numbers")
+            bad = [v for v in row[key] if isinstance(v, bool) or not isinstance(v, (int, float))]
+            if bad:
+                raise InputError(f"{_where(src, i, qids[i])}: '{key}' must be a list of numbers, holds {bad[0]!r}")
         raise InputError(f"{src}: '{key}' must hold lists of numbers")
     arr = arr.astype(np.float64)
     bad = ~np.isfinite(arr)
@@ -233,7 +256,7 @@ def paired_windows(
     gt_qids = qids_of(gt, gt_name)
     pred_qids = qids_of(pred, pred_name)
     check_same_qids(gt_qids, pred_qids, gt_name, pred_name)
-    gt_w = parse_windows(gt, "relevant_windows", gt_name, gt_qids, (2,))
+    gt_w = parse_windows(gt, "relevant_windows", gt_name, gt_qids, (2,), positive_length=True)
     empty = np.flatnonzero(gt_w.cnt == 0)
     if len(empty):
         i = int(empty[0])

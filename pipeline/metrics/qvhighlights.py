@@ -162,6 +162,8 @@ def _hd_ground_truth(gt_rows: Sequence[Mapping], qids: Sequence[Any], src: str) 
         ok = ids_arr.ndim == 1 and ids_arr.dtype.kind in "iu" and sc_arr.ndim == 2 and sc_arr.dtype.kind in "iuf"
     except (ValueError, TypeError):
         ok = False
+    # numpy reads a JSON true/false among numbers as 1/0: send such rows to the slow path, which names them
+    ok = ok and not _inputs.holds_bool(itertools.chain(ids, itertools.chain.from_iterable(scores)))
     if not ok:
         for i, row in enumerate(gt_rows):
             if any(isinstance(v, bool) or not isinstance(v, int) for v in row["relevant_clip_ids"]):
@@ -344,7 +346,7 @@ def qvhighlights_eval(
     brief: dict[str, float] = {}
     if do_mr:
         pred_w = _inputs.parse_windows(sub, "pred_relevant_windows", submission_name, sub_qids, (3,))
-        gt_w = _inputs.parse_windows(gt, "relevant_windows", ground_truth_name, gt_qids, (2,))
+        gt_w = _inputs.parse_windows(gt, "relevant_windows", ground_truth_name, gt_qids, (2,), positive_length=True)
         empty_gt = np.flatnonzero(gt_w.cnt == 0)
         if len(empty_gt):
             i = int(empty_gt[0])

@@ -16,7 +16,8 @@ Documented rules where the reference is ambiguous or buggy:
   * predictions whose label is absent from the GT are dropped and counted in ``dropped``. The reference
     remaps labels with ``Series.replace`` and leaves unknown ids unchanged, so such a prediction can collide
     with another class's remapped index and add false positives there;
-  * a GT segment with start > end is an error (the reference keeps it and gives it negative length);
+  * a GT segment with start > end is an error (the reference keeps it and gives it negative length); so
+    are a negative start and a boolean where a number belongs (in GT and predictions);
   * IoU of two zero-length segments is 0 (the reference gets NaN, which its loop counts as a match).
 """
 
@@ -70,8 +71,24 @@ def load_anet_ground_truth(
                 raise InputError(f"{where}.annotations[{j}]: expected 'segment': [start, end]")
             if label_field not in ann:
                 raise InputError(f"{where}.annotations[{j}]: missing '{label_field}'")
+            _check_segment(seg, f"{where}.annotations[{j}].segment")
             rows.append({"video-id": str(vid), "t-start": seg[0], "t-end": seg[1], "label": ann[label_field]})
     return rows
+
+
+def _check_segment(seg: Sequence[Any], where: str) -> None:
+    """A GT ``[start, end]`` of finite, non-boolean numbers with 0 ≤ start ≤ end, else an error at ``where``
+    (checked here so that the message names the video and annotation rather than a flattened row).
+    Zero-length segments pass: the reference's clean-up drops and counts them."""
+    for name, v in zip(("start", "end"), seg):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise InputError(f"{where}: {name} must be a number, got {v!r}")
+        if not np.isfinite(v):
+            raise InputError(f"{where}: {name} is NaN or infinite")
+    if seg[0] < 0:
+        raise InputError(f"{where}: negative start {seg[0]}")
+    if seg[0] > seg[1]:
+        raise InputError(f"{where}: start {seg[0]} > end {seg[1]}")
 
 
 def _columns(rows: Any, fields: Sequence[str], src: str) -> dict[str, np.ndarray]:
@@ -118,6 +135,10 @@ def _columns(rows: Any, fields: Sequence[str], src: str) -> dict[str, np.ndarray
             i = int(np.flatnonzero(bad)[0])
             raise InputError(f"{src}: row {i + 1}: '{f}' is NaN or infinite")
         out[f] = arr
+    bad = out["t-start"] < 0
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{src}: row {i + 1}: 't-start' is negative ({out['t-start'][i]})")
     bad = out["t-start"] > out["t-end"]
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
