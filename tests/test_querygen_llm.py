@@ -83,7 +83,7 @@ def test_agents_parse_answers(tmp_path):
 
     llm = CachedLLM("fixed", Fixed, LLMCache(tmp_path / "c.sqlite"))
     fs = load_prompt("synth", "rewrite", "S2")
-    assert agents.rewrite(llm, fs, ["cap"], GenParams()) == ["A red circle slides."]
+    assert [c.text for c in agents.rewrite(llm, fs, ["cap"], GenParams())] == ["A red circle slides."]
     assert [agents.parse_verdict(t) for t in ["Yes, it is", "no", "maybe", " NO."]] == ["yes", "no", "unparseable", "no"]
 
 
@@ -117,10 +117,14 @@ def test_embedded_gemma_generates(tmp_path):
             "A large yellow triangle jumps high from the left to the center at the bottom."]
     prompts = [fs.render(caption=c) for c in caps]
     params = GenParams(max_new_tokens=12, stop=("\n",))
-    batched = [cut_at_stop(t, params.stop) for t in backend.generate(prompts, params)]
-    single = [cut_at_stop(backend.generate([p], params)[0], params.stop) for p in prompts]
+    completions = backend.generate(prompts, params)
+    batched = [cut_at_stop(c.text, params.stop) for c in completions]
+    single = [cut_at_stop(backend.generate([p], params)[0].text, params.stop) for p in prompts]
     assert batched == single
     assert all(b and "\n" not in b for b in batched)
     assert backend.stats.new_tokens > 0 and backend.stats.prompts == 8
+    # the backend says which answers hit the token cap: none of these short rewrites, all at a 2-token cap
+    assert [c.capped for c in completions] == [False] * 4
+    assert [c.capped for c in backend.generate(prompts[:2], GenParams(max_new_tokens=2, stop=("\n",)))] == [True] * 2
     # a real rewrite of a caption keeps (at least) its shape word
     assert "circle" in batched[0].lower()

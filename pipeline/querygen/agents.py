@@ -4,14 +4,15 @@
 * validator — the LLM's yes/no verdict on (caption, rewrite); the deterministic half is ``grounding``;
 * aggregator — the members' queries of one group → one representative query with their shared semantics.
 
-Each function renders every prompt first and sends them to ``CachedLLM.generate`` in one call, so batching,
-caching and progress bars are handled in one place.
+Each function renders every prompt first and sends them to ``CachedLLM`` in one call, so batching, caching and
+progress bars are handled in one place. The rewriter and the aggregator return ``Completion`` objects: the
+cleaned query and whether its generation hit the token cap (for the form check, ``wellformed``).
 """
 from __future__ import annotations
 
 import re
 
-from pipeline.querygen.llm import CachedLLM, GenParams
+from pipeline.querygen.llm import CachedLLM, Completion, GenParams
 from pipeline.querygen.prompts import FewShot
 
 
@@ -24,11 +25,11 @@ def clean_query(text: str) -> str:
 
 
 def rewrite(llm: CachedLLM, prompt: FewShot, captions: list[str], params: GenParams,
-            desc: str = "rewrite") -> list[str]:
-    """Under-specified rewrite of every caption."""
+            desc: str = "rewrite") -> list[Completion]:
+    """Under-specified rewrite of every caption (cleaned text, capped flag)."""
     field = prompt.fields[0]
     prompts = [prompt.render(**{field: c}) for c in captions]
-    return [clean_query(t) for t in llm.generate(prompts, params, desc=desc)]
+    return [Completion(clean_query(c.text), c.capped) for c in llm.complete(prompts, params, desc=desc)]
 
 
 def parse_verdict(text: str) -> str:
@@ -46,8 +47,8 @@ def validate(llm: CachedLLM, prompt: FewShot, captions: list[str], queries: list
 
 
 def aggregate(llm: CachedLLM, prompt: FewShot, groups: list[list[str]], params: GenParams,
-              separator: str = "; ", desc: str = "aggregate") -> list[str]:
-    """One representative query per group of member queries."""
+              separator: str = "; ", desc: str = "aggregate") -> list[Completion]:
+    """One representative query per group of member queries (cleaned text, capped flag)."""
     field = prompt.fields[0]
     prompts = [prompt.render(**{field: separator.join(g)}) for g in groups]
-    return [clean_query(t) for t in llm.generate(prompts, params, desc=desc)]
+    return [Completion(clean_query(c.text), c.capped) for c in llm.complete(prompts, params, desc=desc)]

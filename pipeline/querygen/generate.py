@@ -13,10 +13,14 @@ The expensive LLM part of query generation, in three steps:
    (``querygen.sources.<dataset>.prompts``);
 3. validate — a rewrite is flagged when the LLM validator does not answer "yes" (``validator.llm_verdict:
    enforce``), when a content word is not grounded in the caption (``hypernyms.yaml`` of the prompt set), when
-   its sentence cosine to the caption is below ``validator.min_cosine``, or (``require_underspecified``) when
-   it keeps every content word of the caption. Flagged rewrites go to ``review.jsonl`` with their reasons;
-   ``validator.policy`` decides the rest (``querygen.review``). Rows of
-   ``<reviews>/<dataset>/<level>/validate.jsonl`` override.
+   its sentence cosine to the caption is below ``validator.min_cosine``, when it is not a well-formed query
+   (``querygen.wellformed``: cut at ``rewriter.max_new_tokens`` or ending like a cut sentence, degenerate
+   repetition, a fragment under ``validator.min_query_words`` words or without an action word), or
+   (``require_underspecified``) when it keeps every content word of the caption. Flagged rewrites go to
+   ``review.jsonl`` with their reasons; ``validator.policy`` decides the rest (``querygen.review``). Rows of
+   ``<reviews>/<dataset>/<level>/validate.jsonl`` override; they are checked before any LLM work: an id that
+   matches no caption, or a ``final`` text failing the same checks (all but the LLM verdict and
+   ``require_underspecified``: keeping the caption is what the fallback policy itself does), stops the stage.
 
 Every LLM answer is cached on disk (``querygen.llm``), so a rerun only generates what changed.
 Writes into ``<out>``: ``source.jsonl`` (the prepared caption records), ``validated.jsonl`` (``qid, video_id,
@@ -36,7 +40,7 @@ from pathlib import Path
 
 from pipeline.core.io import InputError, atomic_path, write_json, write_jsonl
 from pipeline.datasets.schema import VideoRecord, read_records, write_records
-from pipeline.querygen import agents, grounding
+from pipeline.querygen import agents, grounding, wellformed
 from pipeline.querygen.common import (
     REVIEW,
     SOURCE,
@@ -48,9 +52,17 @@ from pipeline.querygen.common import (
 )
 from pipeline.querygen.encoder import pair_cosines
 from pipeline.querygen.llm import CachedLLM, GenParams, build_llm
-from pipeline.querygen.params import QuerygenConfig, QuerygenSource
-from pipeline.querygen.prompts import load_lexicon, load_prompt
-from pipeline.querygen.review import decide, load_overrides, raise_if_flagged, status_counts
+from pipeline.querygen.params import QuerygenConfig, QuerygenSource, QuerygenValidator
+from pipeline.querygen.prompts import Lexicon, load_lexicon, load_prompt
+from pipeline.querygen.review import (
+    Override,
+    check_override_ids,
+    check_override_texts,
+    decide,
+    load_overrides,
+    raise_if_flagged,
+    status_counts,
+)
 from pipeline.querygen.windows import window_records
 
 
@@ -72,11 +84,43 @@ def prepare(records: list[VideoRecord], source: QuerygenSource) -> list[VideoRec
 
 
 def rewrite_items(items: list[dict], cfg: QuerygenConfig, dataset: str, level: str, llm: CachedLLM) -> list[dict]:
-    """``items`` (``caption_items`` rows) with their ``rewrite``."""
+    """``items`` (``caption_items`` rows) with their ``rewrite`` and ``capped`` (generation hit the token cap)."""
     prompt = load_prompt(cfg.sources[dataset].prompts, "rewrite", level)
-    texts = agents.rewrite(llm, prompt, [it["caption"] for it in items], GenParams(cfg.rewriter.max_new_tokens),
-                           desc=f"rewrite {dataset} {level}")
-    return [{**it, "rewrite": t} for it, t in zip(items, texts)]
+    answers = agents.rewrite(llm, prompt, [it["caption"] for it in items], GenParams(cfg.rewriter.max_new_tokens),
+                             desc=f"rewrite {dataset} {level}")
+    return [{**it, "rewrite": a.text, "capped": a.capped} for it, a in zip(items, answers)]
+
+
+def rewrite_reasons(text: str, caption: str, lexicon: Lexicon, cosine: float, vcfg: QuerygenValidator,
+                    capped: bool | None, underspecified: bool = True) -> list[str]:
+    """Deterministic reasons to reject ``text`` as the search query of ``caption`` (empty = accepted):
+    grounding, form (``wellformed``) and, when ``underspecified``, ``require_underspecified``."""
+    reasons = list(grounding.check(text, caption, lexicon, cosine, vcfg.min_cosine).reasons)
+    reasons += wellformed.form_reasons(text, capped, [caption], lexicon, vcfg.min_query_words)
+    if underspecified and vcfg.require_underspecified and grounding.keeps_everything(text, caption, lexicon):
+        reasons.append("not_underspecified")
+    return reasons
+
+
+def check_overrides(overrides: dict[str, Override], items: list[dict], cfg: QuerygenConfig, dataset: str,
+                    device: str = "cpu") -> None:
+    """Stop before any LLM work when an override names no caption or its ``final`` fails validation.
+
+    ``items``: every caption of the dataset (before ``max_videos``), so a review file written for the full
+    dataset stays valid under a profile that keeps a few videos."""
+    check_override_ids(overrides, (it["qid"] for it in items), "caption query id")
+    finals = {q: ov.final for q, ov in overrides.items() if ov.final is not None}
+    if not finals:
+        return
+    caption = {it["qid"]: it["caption"] for it in items}
+    ids = list(finals)
+    cos = pair_cosines([finals[q] for q in ids], [caption[q] for q in ids], model=cfg.embedder.model,
+                       device=device, batch_size=cfg.embedder.batch_size)
+    lexicon = load_lexicon(cfg.sources[dataset].prompts)
+    # a human's text has no token cap; keeping the caption is allowed (the fallback policy does just that)
+    check_override_texts(overrides, {q: rewrite_reasons(finals[q], caption[q], lexicon, float(c), cfg.validator,
+                                                        capped=False, underspecified=False)
+                                     for q, c in zip(ids, cos)})
 
 
 def validate_rows(rows: list[dict], cfg: QuerygenConfig, dataset: str, level: str, llm: CachedLLM | None,
@@ -95,10 +139,8 @@ def validate_rows(rows: list[dict], cfg: QuerygenConfig, dataset: str, level: st
                                    GenParams(vcfg.max_new_tokens), desc=f"validate {dataset} {level}")
     out, review, decisions, flagged = [], [], [], []
     for r, c, v in zip(rows, cos, verdicts):
-        g = grounding.check(r["rewrite"], r["caption"], lexicon, float(c), vcfg.min_cosine)
-        reasons = list(g.reasons)
-        if vcfg.require_underspecified and grounding.keeps_everything(r["rewrite"], r["caption"], lexicon):
-            reasons.append("not_underspecified")
+        reasons = rewrite_reasons(r["rewrite"], r["caption"], lexicon, float(c), vcfg, r.get("capped"))
+        r = {k: x for k, x in r.items() if k != "capped"}  # validated.jsonl keeps its columns; reasons say it
         if vcfg.llm_verdict == "enforce" and v != "yes":
             reasons.append(f"llm_verdict: {v}")
         d = decide(r["qid"], r["rewrite"], r["caption"], reasons, vcfg.policy, overrides)
@@ -113,6 +155,7 @@ def validate_rows(rows: list[dict], cfg: QuerygenConfig, dataset: str, level: st
     counts["llm_rejected"] = sum(v != "yes" for v in verdicts if v != "skipped")
     counts["grounding_failed"] = sum(any(x.startswith(("ungrounded", "low_cosine", "empty")) for x in o["reasons"])
                                      for o in out)
+    counts.update(wellformed.form_counts([o["reasons"] for o in out]))
     return out, review, counts
 
 
@@ -132,10 +175,12 @@ def _generate(args: argparse.Namespace, cfg: QuerygenConfig, device: str) -> Non
     user_file = user_review_path(args.reviews, args.dataset, args.level, "validate")
     overrides = load_overrides(user_file)
     t0 = time.perf_counter()
-    records = prepare(read_records(args.canonical), cfg.sources[args.dataset])
+    all_records = read_records(args.canonical)
+    records = prepare(all_records, cfg.sources[args.dataset])
     if not records:
         raise InputError(f"{args.canonical}: no caption moments to generate search queries from")
     items = caption_items(records)
+    check_overrides(overrides, caption_items(all_records), cfg, args.dataset, device)
     print(f"[querygen_generate] {args.dataset} {args.level}: {len(records)} videos, {len(items)} captions")
     llm = build_llm(cfg.llm, device)
     rows = rewrite_items(items, cfg, args.dataset, args.level, llm)

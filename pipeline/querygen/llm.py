@@ -15,6 +15,12 @@ Backends (``querygen.llm.backend``):
 ``CachedLLM`` wraps a backend with ``LLMCache``: answers are stored in SQLite under the user cache keyed by
 sha256(model id, prompt, generation params), committed after every batch, so a rerun after a crash or after a
 downstream param change regenerates nothing. The backend is only built when some prompt misses the cache.
+
+Every answer carries ``capped``: whether generation stopped at ``max_new_tokens`` instead of at a stop string or
+the end-of-sequence token (the form check rejects such answers as truncated). Backends report it; the cache
+stores it beside the answer. Answers cached before it was recorded (or from a backend that returns plain
+strings) are judged by their raw text: an answer without any of its stop strings did not finish its line the
+way the prompts ask, so it counts as capped (it ended at the cap or, rarely, at end-of-sequence mid-line).
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from tqdm import tqdm
 
@@ -41,6 +47,13 @@ class GenParams:
     def key(self) -> dict:
         """JSON-able identity of these settings."""
         return {"greedy": True, "max_new_tokens": self.max_new_tokens, "stop": list(self.stop)}
+
+
+class Completion(NamedTuple):
+    """One answer: its text and whether generation stopped at the token cap (None = not known)."""
+
+    text: str
+    capped: bool | None = None
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -69,8 +82,8 @@ class Backend(Protocol):
     model_id: str
     stats: GenStats
 
-    def generate(self, prompts: list[str], params: GenParams) -> list[str]:
-        """One completion per prompt (stop strings not yet cut)."""
+    def generate(self, prompts: list[str], params: GenParams) -> list[Completion | str]:
+        """One completion per prompt (stop strings not yet cut); a plain ``str`` means ``capped`` unknown."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -115,8 +128,8 @@ class TransformersBackend:
             self._prefix_cache = {prefix: cache}  # keep only the latest prefix: agents batch by prompt kind
         return self._prefix_cache[prefix]
 
-    def generate(self, prompts: list[str], params: GenParams) -> list[str]:
-        """Greedy completions of one batch."""
+    def generate(self, prompts: list[str], params: GenParams) -> list[Completion]:
+        """Greedy completions of one batch, each with whether it hit ``max_new_tokens``."""
         import copy
 
         torch = self.torch
@@ -150,10 +163,26 @@ class TransformersBackend:
                 tokenizer=self.tok, pad_token_id=self.tok.pad_token_id, **kwargs)
         gen = out[:, ids.shape[1]:].cpu()
         texts = [self.tok.decode(row, skip_special_tokens=True) for row in gen]
+        capped = capped_rows(gen.tolist(), texts, self._end_ids(), params)
         self.stats.prompts += batch
         self.stats.new_tokens += int((gen != self.tok.pad_token_id).sum())
         self.stats.seconds += time.perf_counter() - t0
-        return texts
+        return [Completion(t, c) for t, c in zip(texts, capped)]
+
+    def _end_ids(self) -> set[int]:
+        """Token ids that end a row: end-of-sequence ids of the generation config and tokenizer, and padding."""
+        ids = {self.tok.pad_token_id, self.tok.eos_token_id}
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        ids.update(eos if isinstance(eos, (list, tuple)) else [eos])
+        return {int(i) for i in ids if i is not None}
+
+
+def capped_rows(rows: list[list[int]], texts: list[str], end_ids: set[int], params: GenParams) -> list[bool]:
+    """Which generated rows stopped at ``max_new_tokens``: every position holds a generated token (rows that
+    finished early are padded to the batch's length), the last one is no end/pad token and the decoded text
+    holds no stop string (a stop string produced on the very last step ends the row regularly)."""
+    return [len(row) >= params.max_new_tokens and bool(row) and row[-1] not in end_ids
+            and not any(s and s in t for s in params.stop) for row, t in zip(rows, texts)]
 
 
 def _common_prefix_len(rows: list[list[int]]) -> int:
@@ -171,13 +200,15 @@ def _common_prefix_len(rows: list[list[int]]) -> int:
 
 # ---------------------------------------------------------------------------------------------------------
 class LLMCache:
-    """SQLite store of answers keyed by sha256(model id, prompt, generation params)."""
+    """SQLite store of answers keyed by sha256(model id, prompt, generation params), with their ``capped`` flag."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), timeout=60)
         self.db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, model TEXT, answer TEXT)")
+        # the flag lives in its own table, so the answers table keeps the layout older checkouts write into
+        self.db.execute("CREATE TABLE IF NOT EXISTS capped (key TEXT PRIMARY KEY, capped INTEGER NOT NULL)")
         self.db.commit()
 
     @staticmethod
@@ -186,19 +217,25 @@ class LLMCache:
         blob = json.dumps([model_id, prompt, params.key()], ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
-    def get_many(self, keys: list[str]) -> dict[str, str]:
-        """Answers present for ``keys``."""
-        found: dict[str, str] = {}
+    def get_many(self, keys: list[str]) -> dict[str, Completion]:
+        """Raw answers present for ``keys`` (``capped`` None where it was not recorded)."""
+        found: dict[str, Completion] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
-            q = f"SELECT key, answer FROM answers WHERE key IN ({','.join('?' * len(chunk))})"
-            found.update(dict(self.db.execute(q, chunk).fetchall()))
+            q = (f"SELECT a.key, a.answer, c.capped FROM answers a LEFT JOIN capped c ON c.key = a.key "
+                 f"WHERE a.key IN ({','.join('?' * len(chunk))})")
+            for key, answer, capped in self.db.execute(q, chunk).fetchall():
+                found[key] = Completion(answer, None if capped is None else bool(capped))
         return found
 
-    def put_many(self, model_id: str, items: dict[str, str]) -> None:
-        """Store answers and commit (one transaction per batch: a crash loses at most one batch)."""
+    def put_many(self, model_id: str, items: dict[str, Completion | str]) -> None:
+        """Store raw answers and commit (one transaction per batch: a crash loses at most one batch)."""
+        done = {k: v if isinstance(v, Completion) else Completion(v) for k, v in items.items()}
         self.db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?)",
-                            [(k, model_id, v) for k, v in items.items()])
+                            [(k, model_id, c.text) for k, c in done.items()])
+        self.db.executemany("DELETE FROM capped WHERE key = ?", [(k,) for k, c in done.items() if c.capped is None])
+        self.db.executemany("INSERT OR REPLACE INTO capped VALUES (?, ?)",
+                            [(k, int(c.capped)) for k, c in done.items() if c.capped is not None])
         self.db.commit()
 
 
@@ -229,7 +266,11 @@ class CachedLLM:
         return self._backend
 
     def generate(self, prompts: list[str], params: GenParams, desc: str = "generate") -> list[str]:
-        """Completions (cut at stop strings) for every prompt, from the cache where possible."""
+        """Completion texts (cut at stop strings) for every prompt, from the cache where possible."""
+        return [c.text for c in self.complete(prompts, params, desc)]
+
+    def complete(self, prompts: list[str], params: GenParams, desc: str = "generate") -> list[Completion]:
+        """``Completion`` (text cut at stop strings, ``capped``) for every prompt, from the cache where possible."""
         keys = [LLMCache.key(self.model_id, p, params) for p in prompts]
         known = self.cache.get_many(sorted(set(keys)))
         todo: list[int] = []
@@ -245,12 +286,20 @@ class CachedLLM:
             for b in range(0, len(todo), self.batch_size):
                 idx = todo[b:b + self.batch_size]
                 texts = self.backend.generate([prompts[i] for i in idx], params)
-                new = {keys[i]: t for i, t in zip(idx, texts)}
+                new = {keys[i]: t if isinstance(t, Completion) else Completion(t) for i, t in zip(idx, texts)}
                 self.cache.put_many(self.model_id, new)
                 known.update(new)
                 bar.update(len(idx))
             bar.close()
-        return [cut_at_stop(known[k], params.stop) for k in keys]
+        return [_finish(known[k], params) for k in keys]
+
+
+def _finish(raw: Completion, params: GenParams) -> Completion:
+    """A raw answer cut at its stop strings, ``capped`` inferred from the text when not recorded (module doc)."""
+    capped = raw.capped
+    if capped is None and params.stop:
+        capped = not any(s and s in raw.text for s in params.stop)
+    return Completion(cut_at_stop(raw.text, params.stop), capped)
 
 
 def model_identity(backend: str, model: str, dtype: str) -> str:
@@ -266,8 +315,9 @@ def model_identity(backend: str, model: str, dtype: str) -> str:
 
 def build_llm(cfg, device: str = "cpu", cache_path: str | Path | None = None) -> CachedLLM:
     """``CachedLLM`` for a ``querygen.llm`` config (``LLMConfig``)."""
-    from pipeline.querygen.embedded import cache_root
+    from pipeline.querygen.embedded import cache_root, sweep_stale_temps
 
+    sweep_stale_temps()  # leftovers of a killed model conversion in the project's cache (startup cleanup)
     cache = LLMCache(cache_path or cache_root() / "llm_cache.sqlite")
     if cfg.backend == "transformers":
         def make() -> Backend:

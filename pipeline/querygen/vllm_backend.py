@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from pipeline.querygen.llm import GenParams, GenStats
+from pipeline.querygen.llm import Completion, GenParams, GenStats
 
 
 def sampling_kwargs(params: GenParams) -> dict:
@@ -32,8 +32,13 @@ def engine_kwargs(model: str, tensor_parallel_size: int, dtype: str, gpu_memory_
 
 
 def vllm_model_id(model: str, dtype: str) -> str:
-    """Cache identity of a vLLM model: the resolved local path and dtype."""
-    return f"vllm:{Path(model).expanduser().resolve()}:{dtype}"
+    """Cache identity of a vLLM model: its resolved local path, the identity of its files (``local_model_id``:
+    weights replaced in place make new answers) and the dtype."""
+    from pipeline.querygen.embedded import local_model_id
+
+    path = Path(model).expanduser()
+    ident = local_model_id(path) if path.exists() else f"path:{path.resolve()}"
+    return f"vllm:{ident}:{dtype}"
 
 
 class VLLMBackend:
@@ -51,11 +56,11 @@ class VLLMBackend:
                                                max_model_len))
         self.stats = GenStats()
 
-    def generate(self, prompts: list[str], params: GenParams) -> list[str]:
-        """Completions (vLLM already drops the stop string)."""
+    def generate(self, prompts: list[str], params: GenParams) -> list[Completion]:
+        """Completions (vLLM already drops the stop string; ``finish_reason`` "length" = hit the token cap)."""
         t0 = time.perf_counter()
         outs = self.engine.generate(prompts, self.vllm.SamplingParams(**sampling_kwargs(params)), use_tqdm=False)
-        texts = [o.outputs[0].text for o in outs]
+        texts = [Completion(o.outputs[0].text, o.outputs[0].finish_reason == "length") for o in outs]
         self.stats.prompts += len(prompts)
         self.stats.new_tokens += sum(len(o.outputs[0].token_ids) for o in outs)
         self.stats.seconds += time.perf_counter() - t0
