@@ -122,7 +122,7 @@ def test_pretraining_lowers_the_loss_and_writes_a_loadable_checkpoint(backbone, 
                          tmp_path / "live", progress=False)
     assert metrics["final_loss"] < metrics["first_loss"], metrics
     assert (out / P.CHECKPOINT_NAME[backbone]).exists()
-    assert (tmp_path / "work" / backbone / ".gitignore").read_text() == "*\n"  # scratch is git-ignored
+    assert not (tmp_path / "work" / backbone).exists()  # scratch removed once the output is in place
     assert (tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv").exists()
     # strict load through the extraction path, and the pretrained weights change the features
     pretrained = _build(backbone, features)
@@ -157,23 +157,35 @@ def test_a_mismatched_checkpoint_is_rejected_with_the_key_names(tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_run_resumes_from_its_saved_step(tmp_path):
+def test_an_interrupted_run_resumes_from_its_saved_step(tmp_path, capsys):
+    """Killed after step 3 (state saved at step 2), outputs deleted as ``dvc repro`` deletes them, rerun:
+    it resumes at step 2 and writes the same checkpoint bytes and the same full curves as a straight run."""
+    import shutil
+
     synth = tiny_config()
-    features = _features("slowfast", tmp_path, steps=6, checkpoint_every=2)
+    features = _features("slowfast", tmp_path, steps=6, checkpoint_every=2, log_every=1)
     work = tmp_path / "work"
     with pytest.raises(KeyboardInterrupt):
-        P.pretrain("slowfast", features, synth, RUNTIME, tmp_path / "a", work, progress=False, stop_after=3)
+        P.pretrain("slowfast", features, synth, RUNTIME, tmp_path / "a", work, tmp_path / "live_a",
+                   progress=False, stop_after=3)
+    assert (work / ".gitignore").read_text() == "*\n"  # scratch is git-ignored
     state = torch.load(next(work.glob("*/state.pt")), weights_only=False)
-    assert state["step"] == 2 and len(state["history"]) == 2
-    resumed = P.pretrain("slowfast", features, synth, RUNTIME, tmp_path / "a", work, progress=False)
-    assert resumed["resumed_from_step"] == 2
-    assert not list(work.glob("*/state.pt"))  # scratch removed once the output is in place
-    straight = P.pretrain("slowfast", features, synth, RUNTIME, tmp_path / "b", tmp_path / "work2", progress=False)
-    # same batches and RNG: the resumed run ends where the uninterrupted one does
-    assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-4)
-    a = torch.load(tmp_path / "a" / "slowfast.pyth", weights_only=False)["model_state"]
-    b = torch.load(tmp_path / "b" / "slowfast.pyth", weights_only=False)["model_state"]
-    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+    assert state["step"] == 2 and len(state["history"]) == 2 and len(state["curve"]) == 2
+    shutil.rmtree(tmp_path / "live_a")  # a DVC output (plots): deleted before the rerun
+    capsys.readouterr()
+    resumed = P.pretrain("slowfast", features, synth, RUNTIME, tmp_path / "a", work, tmp_path / "live_a",
+                         progress=False)
+    assert resumed["resumed_from_step"] == 2 and "resuming slowfast at step 2/6" in capsys.readouterr().err
+    assert not work.exists()  # scratch removed once the output is in place
+    straight = P.pretrain("slowfast", features, synth, RUNTIME, tmp_path / "b", tmp_path / "work2",
+                          tmp_path / "live_b", progress=False)
+    # same batches and RNG: the resumed run ends with the uninterrupted one's bytes, curves included
+    assert resumed["final_loss"] == straight["final_loss"]
+    assert (tmp_path / "a" / "slowfast.pyth").read_bytes() == (tmp_path / "b" / "slowfast.pyth").read_bytes()
+    curves = sorted(p.relative_to(tmp_path / "live_b") for p in (tmp_path / "live_b").rglob("*.tsv"))
+    assert curves and all((tmp_path / "live_a" / c).read_bytes() == (tmp_path / "live_b" / c).read_bytes()
+                          for c in curves)
+    assert len((tmp_path / "live_a" / "plots/metrics/train/loss.tsv").read_text().splitlines()) == 1 + 6
 
 
 def test_config_rejects_a_backbone_without_spec_and_bad_ranges():

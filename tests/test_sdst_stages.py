@@ -215,7 +215,9 @@ def test_seeds_train_resume_and_mean_std(tmp_path, capsys):
     argv[-1] = str(params)
     assert sdst_train.main(argv + _args(paths, [])) == 0
     out = capsys.readouterr().out
-    assert f"resuming {run / 'seed_0' / 'last.pt'} after epoch 2" in out and out.count("[train] resuming") == 1
+    # the resume state lives in a work folder removed after a successful run, so seed 0 is retrained from its
+    # own seed (same weights, checked below) rather than resumed
+    assert "[train] resuming" not in out
     after = torch.load(run / "seed_0" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(before[k], after[k]) for k in before)
     seed1 = torch.load(run / "seed_1" / "model.pt", weights_only=True)

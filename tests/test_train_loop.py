@@ -45,6 +45,58 @@ def test_resume_equals_uninterrupted(tmp_path):
         assert torch.equal(a, b)
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_resume_from_a_work_dir_after_the_outputs_were_deleted_gives_the_same_bytes(tmp_path, capsys):
+    """``dvc repro`` deletes a stage's outputs before rerunning it: the resume state lives in ``work_dir``, and
+    the rerun writes the uninterrupted run's bytes (model.pt and every curve file; no wall-clock values)."""
+    import shutil
+
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=1e-2, schedule="cosine", warmup_iters=2, ema_decay=0.9)
+    fit(_model(), toy_data(), collate, cfg, tmp_path / "clean", progress=False, work_dir=tmp_path / "w_clean")
+    part = fit(_model(), toy_data(), collate, cfg, tmp_path / "out", progress=False, work_dir=tmp_path / "w",
+               stop_after_epochs=2)
+    assert not part.finished and not (tmp_path / "out" / "last.pt").exists()  # state is outside the outputs
+    shutil.rmtree(tmp_path / "out")  # as DVC does before it reruns the stage
+    capsys.readouterr()
+    rest = fit(_model(), toy_data(), collate, cfg, tmp_path / "out", work_dir=tmp_path / "w")
+    log = capsys.readouterr().out
+    assert f"[train] resuming {tmp_path / 'w' / 'last.pt'} after epoch 2" in log
+    assert "epoch 3/4" in log and "epoch 1/4" not in log and " s)" in log  # timings go to the log only
+    assert [h["epoch"] for h in rest.history] == [1, 2, 3, 4]
+    clean, resumed = _tree(tmp_path / "clean"), _tree(tmp_path / "out")
+    assert "model.pt" in clean and "live/plots/metrics/train/loss.tsv" in clean
+    assert clean.keys() == resumed.keys() and all(clean[k] == resumed[k] for k in clean), \
+        [k for k in clean if clean[k] != resumed.get(k)]
+    assert "epoch_seconds" not in str(torch.load(tmp_path / "out" / "model.pt", weights_only=True)["history"])
+
+
+def test_work_dir_keys_and_cleanup(tmp_path):
+    """A work folder is git-ignored, keyed by what the run reads (params, input files, code); opening one
+    removes the states of other keys and a killed writer's temp files; removing it leaves nothing."""
+    from pipeline.core.work import WorkDir, default_work_root, open_work, run_key
+
+    data = tmp_path / "in.jsonl"
+    data.write_text("a\n")
+    key = run_key("pipeline.sdst.train", {"lr": 1}, [data])
+    assert key == run_key("pipeline.sdst.train", {"lr": 1}, [data])
+    assert key != run_key("pipeline.sdst.train", {"lr": 2}, [data])
+    assert key != run_key("pipeline.sada.train", {"lr": 1}, [data])  # other code
+    data.write_text("ab\n")
+    assert key != run_key("pipeline.sdst.train", {"lr": 1}, [data])  # other input bytes
+    root = default_work_root(tmp_path / "models" / "sdst")
+    assert root == tmp_path / "models" / "_work" / "sdst"
+    old = WorkDir(root, "old")
+    (old.sub("seed_0") / ".last.pt.x.pt.tmp").write_bytes(b"")
+    assert (WorkDir(root, "old").dir / "seed_0").exists() and not list(root.rglob("*.tmp"))
+    new = open_work(root, "pipeline.sdst.train", {"lr": 1}, [data])
+    assert (root / ".gitignore").read_text() == "*\n" and not old.dir.exists() and new.dir.exists()
+    new.remove()
+    assert not root.parent.exists()
+
+
 def test_ema_weights_go_to_final_checkpoint(tmp_path):
     cfg = TrainConfig(epochs=2, batch_size=16, lr=1e-2, ema_decay=0.9)
     res = fit(_model(), toy_data(), collate, cfg, tmp_path, progress=False)

@@ -5,7 +5,9 @@ A checkpoint written by :func:`pipeline.core.training.fit` stores the model and 
 ``ModelClass(ConfigClass(**model_config))`` with no other input. :data:`MOVED_CLASSES` maps the class paths of
 checkpoints written before a class moved to its current home, so old checkpoints still load.
 
-``load_model(path, device="cpu", models=()) -> (model in eval mode, checkpoint dict)``.
+``load_model(path, device="cpu", models=()) -> (model in eval mode, checkpoint dict)``;
+``save_checkpoint(obj, path)`` writes any ``torch.save``-able object atomically with bytes that depend on the
+object only; ``load_resume_state(path, header)`` reads a resume state written for the same model and configs.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
+from pipeline.core.io import atomic_path
 from pipeline.core.params import TrainConfig, build, to_dict
 
 CHECKPOINT_FORMAT = 1
@@ -50,6 +53,32 @@ def checkpoint_header(model: nn.Module, cfg: TrainConfig, runtime: Mapping[str, 
         "train_config": to_dict(cfg),
         "runtime": dict(runtime),
     }
+
+
+def save_checkpoint(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically, with bytes that depend on ``obj`` only.
+
+    ``torch.save`` to a *path* names the zip archive's folder after the file, i.e. after atomic_path's random
+    temp name, so two runs that computed the same tensors wrote different bytes (different DVC hashes);
+    saving through a file object names it ``archive`` always.
+    """
+    with atomic_path(path, suffix=".pt") as tmp:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+
+
+def load_resume_state(path: str | Path, header: Mapping[str, Any], verbose: bool = True) -> dict | None:
+    """The resume state at ``path`` if it was written for ``header``'s model class and configs, else None
+    (missing, or other configs: then it says so when ``verbose`` and the caller starts over)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if all(state.get(k) == header[k] for k in ("model_class", "model_config", "train_config")):
+        return state
+    if verbose:
+        print(f"[train] {path} was written with other configs; starting from scratch")
+    return None
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu",

@@ -3,7 +3,7 @@
 API
 ---
 ``fit(model, dataset, collate, cfg, out_dir, *, device="cpu", precision="fp32", seed=0, workers=0,
-evaluate=None, resume=True, stop_after_epochs=None) -> FitResult``
+evaluate=None, resume=True, stop_after_epochs=None, progress=True, work_dir=None) -> FitResult``
 
 Contract for ``model`` (an ``nn.Module``):
 
@@ -29,11 +29,17 @@ Files under ``out_dir``:
 
 * ``model.pt`` — final checkpoint: ``{"model_class", "config_class", "model_config", "train_config",
   "runtime", "state_dict", "epoch"}`` (``state_dict`` = EMA weights when ``cfg.ema_decay`` is set).
-* ``last.pt`` — resume state (model, EMA, optimizer, scheduler, scaler, RNG states, epoch), written
-  atomically after every epoch. With ``resume=True`` a later call continues after its epoch when its
-  configs equal the current ones (otherwise it says so and starts over).
 * ``live/`` — dvclive (``Live(dir, dvcyaml=False)``): ``plots/metrics/train/*.tsv`` per epoch
   (``train/loss``, sub-losses, ``train/lr``, and ``eval/<name>`` from the callback); declare it as DVC plots.
+
+and under ``work_dir`` (default ``out_dir``; stages pass a :mod:`pipeline.core.work` folder, which
+``dvc repro`` does not delete as it deletes outputs):
+
+* ``last.pt`` — resume state (model, EMA, optimizer, scheduler, scaler, RNG states, epoch, the per-epoch
+  logs), written atomically after every epoch. With ``resume=True`` a later call continues after its epoch
+  when its configs equal the current ones (otherwise it says so and starts over), writes the curves of the
+  epochs already trained back into ``live/`` first, and ends with the same ``model.pt`` bytes as an
+  uninterrupted run. Nothing written under ``out_dir`` holds wall-clock times (epoch times are printed).
 
 ``pipeline.core.checkpoints`` writes the checkpoint header and rebuilds a model from ``model.pt``
 (``load_model(path, device="cpu", models=()) -> (model in eval mode, checkpoint dict)``).
@@ -47,6 +53,7 @@ import dataclasses
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +64,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from pipeline.core.checkpoints import checkpoint_header
-from pipeline.core.io import atomic_path
+from pipeline.core.checkpoints import checkpoint_header, load_resume_state, save_checkpoint
 from pipeline.core.params import TrainConfig
+from pipeline.core.work import replay_live
 
 
 
@@ -301,11 +308,13 @@ def fit(
     resume: bool = True,
     stop_after_epochs: int | None = None,
     progress: bool = True,
+    work_dir: str | Path | None = None,
 ) -> FitResult:
     """Train ``model`` on ``dataset`` with ``cfg``; see the module docstring for the full contract.
 
     ``evaluate(model)`` (optional) gets the unwrapped model (EMA weights when enabled, eval mode) every
-    ``cfg.eval_every`` epochs on rank 0 and returns scalars logged as ``eval/<name>``.
+    ``cfg.eval_every`` epochs on rank 0 and returns scalars logged as ``eval/<name>``. ``work_dir`` holds
+    the resume state ``last.pt`` (default ``out_dir``).
     """
     from tqdm import tqdm
 
@@ -334,26 +343,22 @@ def fit(
     header = checkpoint_header(model, cfg, runtime)
 
     start_epoch, history = 0, []
-    last_path = out_dir / "last.pt"
-    if resume and last_path.exists():
-        state = torch.load(last_path, map_location="cpu", weights_only=True)
-        same = (state.get("model_config") == header["model_config"]
-                and state.get("train_config") == header["train_config"]
-                and state.get("model_class") == header["model_class"])
-        if same:
-            model.load_state_dict(state["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            if ema is not None and state.get("ema") is not None:
-                ema.load_state_dict(state["ema"])
-                ema.updates = int(state.get("ema_updates", 0))
-            start_epoch, history = int(state["epoch"]) + 1, list(state["history"])
-            _set_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
-            if info.is_main:
-                print(f"[train] resuming {last_path} after epoch {start_epoch}")
-        elif info.is_main:
-            print(f"[train] {last_path} was written with other configs; starting from scratch")
+    last_path = Path(work_dir if work_dir is not None else out_dir) / "last.pt"
+    if info.is_main:
+        last_path.parent.mkdir(parents=True, exist_ok=True)
+    state = load_resume_state(last_path, header, verbose=info.is_main) if resume else None
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+            ema.updates = int(state.get("ema_updates", 0))
+        start_epoch, history = int(state["epoch"]) + 1, [_log_entry(h) for h in state["history"]]
+        _set_rng_state(state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0])
+        if info.is_main:
+            print(f"[train] resuming {last_path} after epoch {start_epoch}")
 
     net: nn.Module = model
     if info.distributed:
@@ -361,11 +366,8 @@ def fit(
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
 
-    live = None
-    if info.is_main:
-        from dvclive import Live
-
-        live = Live(str(out_dir / "live"), dvcyaml=False, save_dvc_exp=False, resume=start_epoch > 0)
+    # the curves of the epochs in the resume state go back first: DVC deleted them with the outputs
+    live = replay_live(out_dir / "live", [_curve_row(h) for h in history]) if info.is_main else None
 
     epochs_run = 0
     finished = True
@@ -404,23 +406,24 @@ def fit(
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         logs = {f"train/{k}": v / max(1, count) for k, v in _mean_over_ranks(sums, info, dev).items()}
         logs["train/lr"] = optimizer.param_groups[0]["lr"]
-        logs["train/epoch_seconds"] = time.perf_counter() - t0
         if evaluate is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0 and info.is_main:
             eval_model = _eval_copy(model, ema)
             logs.update({f"eval/{k}": float(v) for k, v in evaluate(eval_model).items()})
             model.train()
-        history.append({"epoch": epoch + 1, **logs})
+        history.append(_log_entry({"epoch": epoch + 1, **logs}))
         rng_states = _gather_rng(info)
         if info.is_main:
-            for k, v in logs.items():
+            for k, v in _curve_row(history[-1]).items():
                 live.log_metric(k, v)
             live.next_step()
-            with atomic_path(last_path, suffix=".pt") as tmp:
-                torch.save({**header, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                            "ema": ema.state_dict() if ema is not None else None,
-                            "ema_updates": ema.updates if ema is not None else 0, "epoch": epoch,
-                            "history": history, "rng": rng_states}, tmp)
+            save_checkpoint({**header, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                             "ema": ema.state_dict() if ema is not None else None,
+                             "ema_updates": ema.updates if ema is not None else 0, "epoch": epoch,
+                             "history": history, "rng": rng_states}, last_path)
+            if progress:  # wall-clock goes to the log only: outputs must not depend on it
+                print(f"[train] epoch {epoch + 1}/{cfg.epochs}: loss {logs.get('train/loss', float('nan')):.4f}"
+                      f" ({time.perf_counter() - t0:.1f} s)")
         _barrier(info)
         epochs_run += 1
 
@@ -429,14 +432,25 @@ def fit(
         final_path = out_dir / "model.pt"
         weights = ema.state_dict() if ema is not None else model.state_dict()
         if info.is_main:
-            with atomic_path(final_path, suffix=".pt") as tmp:
-                torch.save({**header, "state_dict": weights, "epoch": cfg.epochs, "history": history}, tmp)
+            save_checkpoint({**header, "state_dict": weights, "epoch": cfg.epochs, "history": history}, final_path)
         if ema is not None:
             model.load_state_dict(weights)
     if live is not None:
         live.end()
     _barrier(info)
     return FitResult(model=model.eval(), history=history, checkpoint=final_path, finished=finished)
+
+
+def _log_entry(entry: Mapping[str, float]) -> dict[str, float]:
+    """A ``history`` entry with interned keys. Pickle memoises strings by identity, so per-epoch key strings
+    (fresh objects in a straight run, shared ones after loading a resume state) would give ``model.pt``
+    different bytes for equal contents; interned keys are one object per name in both runs."""
+    return {sys.intern(k): v for k, v in entry.items()}
+
+
+def _curve_row(entry: Mapping[str, float]) -> dict[str, float]:
+    """The dvclive row of one ``history`` entry (the step counter is dvclive's own)."""
+    return {k: v for k, v in entry.items() if k != "epoch"}
 
 
 def _eval_copy(model: nn.Module, ema: EMA | None) -> nn.Module:

@@ -25,10 +25,14 @@ downstream video, sampled and resized exactly as extraction decodes them):
   (no ``text_encoder.*``: the embedded text tower is MiniLM, used as shipped).
 
 Extraction reads the file through ``features.<backbone>.checkpoint``, like a real checkpoint. Training is
-resumable: model, optimiser, RNG and step are saved atomically every ``checkpoint_every`` steps under
-``--work`` (keyed by a fingerprint of every setting; DVC never deletes it) and a restarted run continues from
-the saved step with the same batches. dvclive curves go to ``--live``; the held-out check (held-out corpus
-videos: clip accuracy per head, or text→clip / clip→text R@1) is printed and written to ``--metrics``.
+resumable: model, optimiser, RNG, step and the curve rows logged so far are saved atomically every
+``checkpoint_every`` steps under ``--work`` (default ``<out.parent>/_work/<out.name>``; a
+``pipeline.core.work`` folder keyed by every setting and the code, which DVC never deletes), and a restarted
+run continues from the saved step with the same batches, writes the earlier curve rows back into ``--live``
+(DVC deleted them with the outputs) and ends with the same checkpoint bytes. dvclive curves go to ``--live``;
+the held-out check (held-out corpus videos: clip accuracy per head, or text→clip / clip→text R@1) is printed
+and written to ``--metrics`` (a ``cache: false`` metrics file, so its ``seconds`` and ``resumed_from_step``
+reading of this run's history change no cached output).
 
 Params read: ``features.pretrain``, ``features.<backbone>``, ``synth`` (world settings), ``runtime``.
 """
@@ -36,9 +40,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.cli import stage_main
-from pipeline.core.params import ConfigError, load_block, load_params, to_dict
+from pipeline.core.params import ConfigError, load_block, load_params
+from pipeline.core.work import default_work_root, open_work, replay_live
 from pipeline.core.runtime import apply_runtime
 from pipeline.synth.params import SynthConfig
 from pipeline.core.params import RuntimeConfig
@@ -223,15 +225,6 @@ class ContrastiveObjective:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def fingerprint(backbone: str, spec: Any, cfg: Any, synth: Any, seed: int, threads: int) -> str:
-    """Hash of every setting that changes the training run (resumable work of other settings is discarded)."""
-    import torch
-
-    blob = {"format": FORMAT, "backbone": backbone, "spec": to_dict(spec), "backbone_cfg": to_dict(cfg),
-            "synth": to_dict(synth), "seed": seed, "threads": threads, "torch": torch.__version__}
-    return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def build_corpus(backbone: str, spec: Any, recipe: Any, synth: Any, seed: int, progress: bool = True):
     """(train bank, held-out bank) of labelled clips for ``backbone``."""
     train = corpus.plan_corpus(synth, spec.worlds, seed, spec.videos, "train")
@@ -276,31 +269,22 @@ def pretrain(backbone: str, features: Any, synth: Any, runtime: Any, out_dir: Pa
         p = (step - spec.warmup_steps) / max(1, spec.steps - spec.warmup_steps)
         return spec.lr * 0.5 * (1.0 + np.cos(np.pi * p))
 
-    fp = fingerprint(backbone, spec, cfg, synth, seed, runtime.threads)
-    work_root = Path(work_root)
-    work = work_root / fp
-    work.mkdir(parents=True, exist_ok=True)
-    if not (work_root / ".gitignore").exists():
-        (work_root / ".gitignore").write_text("*\n")  # scratch space: never tracked by git
-    for other in work_root.iterdir():  # state of other settings can never be resumed
-        if other.is_dir() and other.name != fp:
-            shutil.rmtree(other, ignore_errors=True)
-    state_path = work / "state.pt"
-    start, history = 0, []
+    # the corpus is rendered in memory from these settings: no input files besides the code
+    work = open_work(work_root, "pipeline.features.pretrain",
+                     {"format": FORMAT, "backbone": backbone, "spec": spec, "backbone_cfg": cfg, "synth": synth,
+                      "seed": seed, "runtime": runtime})
+    state_path = work.dir / "state.pt"
+    start, history, curve = 0, [], []
     if state_path.exists():
         st = torch.load(state_path, map_location="cpu", weights_only=False)
         objective.modules.load_state_dict(st["modules"])
         opt.load_state_dict(st["optimizer"])
         torch.set_rng_state(st["torch_rng"])
-        start, history = st["step"], st["history"]
-        if progress:
-            print(f"[pretrain] resuming {backbone} at step {start}/{spec.steps}", file=sys.stderr)
+        start, history, curve = st["step"], st["history"], st.get("curve", [])
+        print(f"[pretrain] resuming {backbone} at step {start}/{spec.steps} from {state_path}", file=sys.stderr)
 
-    live = None
-    if live_dir is not None:
-        from dvclive import Live
-
-        live = Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, resume=start > 0)
+    # the rows logged before the saved step go back first: DVC deleted --live with the outputs
+    live = replay_live(live_dir, curve) if live_dir is not None else None
     weights = sampling_weights(bank.verb, spec.idle_fraction)
     objective.modules.train()
     bar = tqdm(total=spec.steps, initial=start, desc=f"pretrain {backbone}", disable=not progress,
@@ -324,18 +308,20 @@ def pretrain(backbone: str, features: Any, synth: Any, runtime: Any, out_dir: Pa
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(recent):.3f}")
         # the last step always logs, so a run shorter than log_every still writes its curves (a DVC plots out)
-        if live is not None and ((step + 1) % spec.log_every == 0 or step + 1 == spec.steps):
-            live.log_metric("train/loss", float(np.mean(recent)))
-            live.log_metric("train/lr", lr_at(step))
-            for k, v in logs.items():
-                live.log_metric(f"train/{k}", v)
-            live.next_step()
+        if (step + 1) % spec.log_every == 0 or step + 1 == spec.steps:
+            curve.append({"train/loss": float(np.mean(recent)), "train/lr": float(lr_at(step)),
+                          **{f"train/{k}": v for k, v in logs.items()}})
+            if live is not None:
+                for k, v in curve[-1].items():
+                    live.log_metric(k, v)
+                live.next_step()
         done_here += 1
         last = step + 1 == spec.steps
         if (step + 1) % spec.checkpoint_every == 0 and not last:
             with atomic_path(state_path, suffix=".pt") as tmp:
                 torch.save({"modules": objective.modules.state_dict(), "optimizer": opt.state_dict(),
-                            "torch_rng": torch.get_rng_state(), "step": step + 1, "history": history}, tmp)
+                            "torch_rng": torch.get_rng_state(), "step": step + 1, "history": history,
+                            "curve": curve}, tmp)
         if stop_after is not None and done_here >= stop_after and not last:
             bar.close()
             if live is not None:
@@ -365,7 +351,7 @@ def pretrain(backbone: str, features: Any, synth: Any, runtime: Any, out_dir: Pa
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         torch.save(objective.checkpoint(spec.steps), tmp / CHECKPOINT_NAME[backbone])
-    shutil.rmtree(work, ignore_errors=True)
+    work.remove()
     return metrics
 
 
@@ -375,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backbone", required=True, help="slowfast | i3d | internvideo2")
     ap.add_argument("--out", required=True, help=f"output directory; holds {CHECKPOINT_NAME}")
-    ap.add_argument("--work", required=True, help="scratch directory for the resumable training state")
+    ap.add_argument("--work", type=Path, help="scratch directory for the resumable training state "
+                    "(default <out.parent>/_work/<out.name>)")
     ap.add_argument("--metrics", help="held-out check (JSON)")
     ap.add_argument("--live", help="dvclive directory (training curves)")
     ap.add_argument("--params", default="params.yaml")
@@ -384,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     features = load_block(FeaturesConfig, args.params, params)
     synth = load_block(SynthConfig, args.params, params)
     runtime = load_block(RuntimeConfig, args.params, params)
-    metrics = pretrain(args.backbone, features, synth, runtime, Path(args.out), Path(args.work),
+    work = args.work if args.work is not None else default_work_root(args.out)
+    metrics = pretrain(args.backbone, features, synth, runtime, Path(args.out), work,
                        Path(args.live) if args.live else None)
     if args.metrics:
         write_json(args.metrics, metrics)

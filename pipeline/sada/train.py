@@ -3,8 +3,11 @@
 Source videos (labelled) and target videos (their labels are dropped here, before the model sees them) of
 the scenario's training split are paired item by item (:class:`pipeline.sada.data.PairedDomainDataset`);
 ``sada.train.batch_size`` pairs make a batch. Training is ``pipeline.core.training.fit`` (AdamW, warmup + cosine,
-EMA, gradient clipping, dvclive curves). Output directory: ``seed_<k>/model.pt`` (+ ``last.pt``, ``live/``)
-per seed, and ``summary.json`` (classes, video and moment counts, final losses).
+EMA, gradient clipping, dvclive curves). Output directory: ``seed_<k>/model.pt`` (+ ``live/``) per seed, and
+``summary.json`` (classes, video and moment counts, final losses; no timings, so a resumed run writes the same
+bytes). Resume state lives in ``--work`` (default ``<out.parent>/_work/<out.name>``, outside the DVC output,
+see ``pipeline.core.work``): a killed run, rerun by hand or by ``dvc repro``, continues after the last
+finished epoch; the folder is removed once every seed is done.
 
 Reads params ``runtime``, ``datasets.scenarios.<scenario>``, ``sada.dataset``, ``sada.seeds``,
 ``sada.data``, ``sada.model``, ``sada.train``, ``sada.scenario_specs.<scenario>``, ``sada.variant_specs.<variant>``.
@@ -22,6 +25,8 @@ import torch
 from pipeline.core.cli import stage_main
 from pipeline.core.params import RuntimeConfig, load_block, load_params, spec_entry
 from pipeline.core.runtime import apply_runtime
+from pipeline.core.work import default_work_root, open_work
+from pipeline.features.container import container_paths
 from pipeline.datasets.params import DatasetsConfig, DatasetScenario
 from pipeline.sada.params import SadaConfig, SadaData, SadaVariant
 from models.sada.config import SadaDetectorConfig
@@ -83,12 +88,25 @@ def train_run(
     out_dir: Path,
     runtime: RuntimeConfig,
     progress: bool = True,
+    work_root: Path | None = None,
+    canonical: Path | None = None,
 ) -> dict:
-    """Train one model per seed into ``out_dir/seed_<k>``; return the summary written to ``summary.json``."""
+    """Train one model per seed into ``out_dir/seed_<k>``; return the summary written to ``summary.json``.
+
+    Resume state goes to ``work_root`` (default :func:`default_work_root` of ``out_dir``), keyed by ``run``
+    (less ``seeds``: each seed has its own state), ``variant``, ``runtime`` and the identity of ``canonical``
+    and the training feature container.
+    """
     from models.sada.detector import SadaDetector
-    from pipeline.core.training import fit
+    from pipeline.core.training import dist_info, fit
 
     dataset, recipe, counts = build_training_set(scenario, run["data"], features_dir)
+    key = {"scenario": scenario.name, "variant": variant, "runtime": runtime,
+           **{k: v for k, v in run.items() if k != "seeds"}}
+    inputs = [*([canonical] if canonical is not None else []),
+              *container_paths(features_dir / scenario.spec.train_split)]
+    work = open_work(default_work_root(out_dir) if work_root is None else work_root, "pipeline.sada.train",
+                     key, inputs)
     det_cfg = SadaDetectorConfig(
         model=run["model"],
         weights=scenario.spec.weights,
@@ -119,12 +137,16 @@ def train_run(
             seed=seed,
             workers=runtime.workers,
             progress=progress,
+            work_dir=work.sub(f"seed_{seed}"),
         )
         last = result.history[-1] if result.history else {}
         summary["seeds"][str(seed)] = {k: v for k, v in last.items() if k.startswith("train/")}
         summary["parameters"] = int(sum(p.numel() for p in model.parameters()))
     write_json(out_dir / "summary.json", summary)
+    if dist_info().is_main:
+        work.remove()  # every model is in place: nothing left to resume
     return summary
+
 
 
 @stage_main()
@@ -137,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--features", required=True, type=Path, help="data/features/<dataset>/<backbone>")
     parser.add_argument("--out", required=True, type=Path, help="output directory of this run")
     parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--work", type=Path, help="resume state folder (default <out.parent>/_work/<out.name>)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
     runtime = load_block(RuntimeConfig, args.params, params)
@@ -145,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     run = load_run_config(cfg, datasets.scenarios, args.scenario, args.variant)
     apply_runtime(runtime)
     scenario = resolve_scenario(args.scenario, run["selectors"], run["scenario"], args.canonical)
-    summary = train_run(scenario, run["variant"], run, args.features, args.out, runtime)
+    summary = train_run(scenario, run["variant"], run, args.features, args.out, runtime, work_root=args.work,
+                        canonical=args.canonical)
     print(f"sada_train: {args.scenario}/{args.variant}: {len(summary['seeds'])} seed(s) trained → {args.out}")
     return 0
 

@@ -4,13 +4,15 @@ Reads ``sdst.seeds``, ``sdst.K``, ``sdst.layers``, ``sdst.order``, ``sdst.varian
 ``sdst.dataset_specs.<dataset>``, ``sdst.model``, ``sdst.train`` and ``runtime`` (``runtime.seed`` is not
 used: every model's seed comes from ``sdst.seeds``). Trains one model per seed (weight init, data order and
 dropout all follow the seed) and writes, per seed ``k``, ``<out>/seed_<k>/model.pt`` (checkpoint carrying
-the full model config incl. the backbone layers per level), ``<out>/seed_<k>/last.pt`` (resume state: an
-interrupted run continues each seed where it stopped) and ``<out>/seed_<k>/live/`` (dvclive curves).
-Runs under ``torchrun`` unchanged.
+the full model config incl. the backbone layers per level) and ``<out>/seed_<k>/live/`` (dvclive curves).
+Resume state lives in ``--work`` (default ``<out.parent>/_work/<out.name>``, outside the DVC output, see
+``pipeline.core.work``): a killed run, rerun by hand or by ``dvc repro``, continues each seed after its last
+finished epoch and writes the same bytes as an uninterrupted run; the folder is removed once every seed is
+done. Runs under ``torchrun`` unchanged.
 
     python -m pipeline.sdst.train --dataset synth_qvh --variant sdst --canonical data/canonical/synth_qvh.jsonl \\
         --video-features data/features/synth_qvh/internvideo2 --text-features data/features/text/synth_qvh \\
-        --out data/models/sdst/synth_qvh/sdst        # → seed_<k>/{model.pt,last.pt,live/} per sdst.seeds
+        --out data/models/sdst/synth_qvh/sdst        # → seed_<k>/{model.pt,live/} per sdst.seeds
 """
 from __future__ import annotations
 
@@ -24,8 +26,10 @@ import torch
 
 from models.sdst_config import SDSTConfig, SDSTModelConfig
 from pipeline.core.cli import stage_main
-from pipeline.core.params import RuntimeConfig, TrainConfig, build, load_block, spec_entry
+from pipeline.core.params import RuntimeConfig, TrainConfig, build, load_block, spec_entry, to_dict
 from pipeline.core.runtime import apply_runtime
+from pipeline.core.work import default_work_root, open_work
+from pipeline.features.container import container_paths
 from pipeline.sdst.params import SDSTDatasetSpec, SDSTParams, SDSTVariant
 from pipeline.sdst.data import SDSTDataset, collate, container_layers, seed_dir, select_layers
 
@@ -68,12 +72,23 @@ def build_model_config(params: SDSTParams, dataset: str, variant: str, video_pre
                       model=variant_model_config(params, variant, dataset))
 
 
+def work_params(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str) -> dict:
+    """What one seed's training reads from params (the key of its resume state; ``sdst.seeds`` is not in it:
+    each seed has its own state, so adding a seed after a kill does not discard the others')."""
+    return {"dataset": dataset, "variant": variant, "K": params.K, "layers": list(params.layers),
+            "order": params.order, "video_features": params.video_features,
+            "variant_spec": to_dict(_variant(params, variant)), "dataset_spec": to_dict(_dataset(params, dataset)),
+            "model": to_dict(params.model), "train": to_dict(params.train), "runtime": to_dict(runtime)}
+
+
 def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str, canonical: Path,
-          video_dir: Path, text_dir: Path, out: Path, resume: bool = True, seeds: list[int] | None = None):
+          video_dir: Path, text_dir: Path, out: Path, resume: bool = True, seeds: list[int] | None = None,
+          work_root: Path | None = None):
     """Train SDST for ``dataset`` × ``variant`` once per seed (``seeds``, default ``sdst.seeds``) into
-    ``out/seed_<k>``; returns ``{seed: pipeline.core.training.FitResult}``."""
+    ``out/seed_<k>`` with resume state under ``work_root`` (default :func:`default_work_root` of ``out``);
+    returns ``{seed: pipeline.core.training.FitResult}``."""
     from models.sdst import SDST
-    from pipeline.core.training import fit
+    from pipeline.core.training import dist_info, fit
 
     spec = _dataset(params, dataset)
     split = spec.train_split
@@ -92,6 +107,9 @@ def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str
         stats = [torch.as_tensor(x) for x in feature_stats(ds)]
     cfg = train_config(params, dataset)
     seeds = list(params.seeds if seeds is None else seeds)
+    inputs = [canonical, *container_paths(video_dir / split), *container_paths(text_dir / split)]
+    work = open_work(default_work_root(out) if work_root is None else work_root, "pipeline.sdst.train",
+                     work_params(params, runtime, dataset, variant), inputs)
     results = {}
     for seed in seeds:
         torch.manual_seed(seed)  # model initialisation follows the seed, not only the data order
@@ -103,7 +121,9 @@ def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str
               f"{sum(p.numel() for p in model.parameters() if p.requires_grad)} trainable params")
         results[seed] = fit(model, ds, functools.partial(collate, min_len=spec.min_len), cfg, seed_dir(out, seed),
                             device=runtime.device, precision=runtime.precision, seed=seed, workers=runtime.workers,
-                            resume=resume)
+                            resume=resume, work_dir=work.sub(f"seed_{seed}"))
+    if dist_info().is_main:  # every model is in place (fit ends with a barrier): nothing left to resume
+        work.remove()
     return results
 
 
@@ -118,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-features", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--no-resume", action="store_true", help="ignore existing seed_<k>/last.pt files")
+    parser.add_argument("--work", type=Path, help="resume state folder (default <out.parent>/_work/<out.name>)")
+    parser.add_argument("--no-resume", action="store_true", help="ignore the resume state in --work")
     args = parser.parse_args(argv)
     from pipeline.core.training import shutdown_distributed
 
@@ -126,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_block(SDSTParams, args.params)
         runtime = load_block(RuntimeConfig, args.params)
         train(params, runtime, args.dataset, args.variant, args.canonical, args.video_features,
-              args.text_features, args.out, resume=not args.no_resume)
+              args.text_features, args.out, resume=not args.no_resume, work_root=args.work)
     finally:
         shutdown_distributed()
     return 0

@@ -9,7 +9,10 @@ Video features (``data/features/<dataset>/<backbone>/<split>``) are shared by bo
 One model is trained per seed of ``search_vmr.seeds`` (the seed sets the weight init, the data order and the
 dropout / query-dropout draws), as SADA does. Outputs under ``--out``: ``model/seed_<k>/model.pt`` (caption) or
 ``model/seed_<k>/<level>/model.pt`` (oracle), checkpoints of ``pipeline.core.training.fit`` that carry their config;
-and ``curves/seed_<k>/[<level>/]`` with the dvclive training curves.
+and ``curves/seed_<k>/[<level>/]`` with the dvclive training curves. Resume state lives in ``--work`` (default
+``<out.parent>/_work/<out.name>``, outside the DVC outputs, see ``pipeline.core.work``): a killed run, rerun by
+hand or by ``dvc repro``, continues every model after its last finished epoch and writes the same bytes as an
+uninterrupted run; the folder is removed once every model is in place.
 
 Usage::
 
@@ -36,8 +39,9 @@ from models.search_detr_config import SearchDETRConfig
 from pipeline.search_vmr.params import SearchVMRConfig, SearchVMRVariant
 from pipeline.datasets.schema import read_records
 from pipeline.core.io import InputError, atomic_path
+from pipeline.core.work import default_work_root, open_work
 from pipeline.search_vmr.data import SearchVMRDataset, collate, queries_of
-from pipeline.features.container import FeatureContainer
+from pipeline.features.container import FeatureContainer, container_paths
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,17 @@ class SearchPaths:
     def canonical(self, dataset: str) -> Path:
         return self.canonical_dir / f"{dataset}.jsonl"
 
+    def video_prefix(self, dataset: str, backbone: str, split: str) -> Path:
+        return self.features_dir / dataset / backbone / split
+
+    def text_prefix(self, queryset: str, split: str) -> Path:
+        return self.features_dir / "text" / queryset / split
+
     def video(self, dataset: str, backbone: str, split: str) -> FeatureContainer:
-        return FeatureContainer(self.features_dir / dataset / backbone / split)
+        return FeatureContainer(self.video_prefix(dataset, backbone, split))
 
     def text(self, queryset: str, split: str) -> FeatureContainer:
-        return FeatureContainer(self.features_dir / "text" / queryset / split)
+        return FeatureContainer(self.text_prefix(queryset, split))
 
     def level_dir(self, dataset: str, level: str) -> Path:
         return self.benchmarks_dir / dataset / level
@@ -91,9 +101,23 @@ def training_sets(cfg: SearchVMRConfig, benchmark: str, variant: str, paths: Sea
     return sets
 
 
+def training_inputs(cfg: SearchVMRConfig, benchmark: str, variant: str, paths: SearchPaths) -> list[Path]:
+    """The files :func:`training_sets` reads (their identity keys the resume state)."""
+    bench, var, _ = resolve(cfg, benchmark, variant)
+    files = list(container_paths(paths.video_prefix(benchmark, bench.backbone, bench.train_split)))
+    if var.train_queries == "caption":
+        return [paths.canonical(benchmark), *files,
+                *container_paths(paths.text_prefix(benchmark, bench.train_split))]
+    for level in bench.levels:
+        files += [paths.level_dir(benchmark, level) / "search.jsonl",
+                  *container_paths(paths.text_prefix(f"{benchmark}_{level}", bench.train_split))]
+    return files
+
+
 def train_one(dataset: SearchVMRDataset, model_cfg: SearchDETRConfig, cfg: SearchVMRConfig, runtime: RuntimeConfig,
-              out_dir: Path, seed: int | None = None, progress: bool = True):
-    """Build the model for ``dataset``'s input widths and fit it; returns ``pipeline.core.training.FitResult``."""
+              out_dir: Path, work_dir: Path, seed: int | None = None, progress: bool = True):
+    """Build the model for ``dataset``'s input widths and fit it, resuming from (and saving) the state in
+    ``work_dir``; returns ``pipeline.core.training.FitResult``."""
     from models.search_detr import SearchDETR
     from pipeline.core.training import fit
 
@@ -102,7 +126,7 @@ def train_one(dataset: SearchVMRDataset, model_cfg: SearchDETRConfig, cfg: Searc
     torch.manual_seed(seed)
     model = SearchDETR(model_cfg)
     return fit(model, dataset, collate, cfg.train, out_dir, device=runtime.device, precision=runtime.precision,
-               seed=seed, workers=runtime.workers, resume=False, progress=progress)
+               seed=seed, workers=runtime.workers, progress=progress, work_dir=work_dir)
 
 
 def seed_dir(root: Path, seed: int) -> Path:
@@ -111,28 +135,37 @@ def seed_dir(root: Path, seed: int) -> Path:
 
 
 def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: str, paths: SearchPaths,
-        out: Path, progress: bool = True) -> None:
+        out: Path, progress: bool = True, work_root: Path | None = None) -> None:
     """Train every model of one (benchmark, variant), once per seed of ``cfg.seeds``, into
-    ``out/model/seed_<k>`` and ``out/curves/seed_<k>`` atomically."""
-    _, _, model_cfg = resolve(cfg, benchmark, variant)
+    ``out/model/seed_<k>`` and ``out/curves/seed_<k>`` atomically; resume state under ``work_root`` (default
+    :func:`default_work_root` of ``out``), keyed by what the models read (``search_vmr.seeds`` aside: each
+    model has its own state)."""
+    bench, var, model_cfg = resolve(cfg, benchmark, variant)
     if not cfg.seeds:
         raise InputError("search_vmr.seeds: needs at least one seed")
     sets = training_sets(cfg, benchmark, variant, paths)
     apply_runtime(runtime)
+    key = {"benchmark": benchmark, "variant": variant, "benchmark_spec": bench, "variant_spec": var,
+           "model": model_cfg, "data": cfg.data, "train": cfg.train, "runtime": runtime}
+    work = open_work(default_work_root(out) if work_root is None else work_root, "pipeline.search_vmr.train",
+                     key, training_inputs(cfg, benchmark, variant, paths))
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*out.glob(".model.*.tmp"), *out.glob(".curves.*.tmp")]:  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     with atomic_path(out / "model") as model_dir, atomic_path(out / "curves") as curves_dir:
         for seed in cfg.seeds:
             for name, ds in sets.items():
-                work = seed_dir(model_dir, seed) / name if name else seed_dir(model_dir, seed)
+                where = seed_dir(model_dir, seed) / name if name else seed_dir(model_dir, seed)
                 t0 = time.perf_counter()
-                train_one(ds, model_cfg, cfg, runtime, work, seed=seed, progress=progress)
+                state = work.sub(f"seed_{seed}", name) if name else work.sub(f"seed_{seed}")
+                train_one(ds, model_cfg, cfg, runtime, where, state, seed=seed, progress=progress)
                 print(f"[search_train] {benchmark}-{variant}{' ' + name if name else ''} seed {seed}: {len(ds)} "
                       f"queries, {time.perf_counter() - t0:.1f} s")
-                (work / "last.pt").unlink(missing_ok=True)  # DVC deletes outs before a rerun: resume state is moot
                 dest = seed_dir(curves_dir, seed) / name if name else seed_dir(curves_dir, seed)
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(work / "live" / "plots" / "metrics"), dest)
-                shutil.rmtree(work / "live")
+                shutil.move(str(where / "live" / "plots" / "metrics"), dest)
+                shutil.rmtree(where / "live")
+    work.remove()  # every model is in place: nothing left to resume
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,11 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--variant", required=True)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--work", type=Path, help="resume state folder (default <out.parent>/_work/<out.name>)")
     add_input_arguments(parser)
     args = parser.parse_args(argv)
     cfg = load_block(SearchVMRConfig, args.params)
     runtime = load_block(RuntimeConfig, args.params)
-    run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.out)
+    run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.out, work_root=args.work)
     return 0
 
 
