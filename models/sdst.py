@@ -20,14 +20,16 @@ the regression MLP (depth 3) predicts the reference deltas (L1 + IoU, Eq. 4.16�
 RoIAlign (``roi_size`` bins on the ``roi_expand``×-expanded, detached segment) of ``D^{ℓ+1}`` → MLP depth 3 →
 sigmoid, L1 to the max IoU with any GT (Eq. 4.18). Alignment: video-level InfoNCE across the batch and
 layer-wise InfoNCE across levels on (mapped clip at a positive clip, AdaPool(T^ℓ)) (Eq. 4.19–4.20).
-Inference score ``sqrt(p · actionness)`` (Eq. 4.22); Soft-NMS is applied by the evaluate stage.
+Inference score ``sqrt(p · actionness)`` (Eq. 4.22; ``p`` alone when ``w_act`` is 0, since the actionness head
+is then never trained); Soft-NMS is applied by the evaluate stage.
 
 Decisions where the thesis is silent: level ℓ = 1 is the shallowest selected layer (Eq. 4.14 names the last
-level's text T^K); the RDSA CNN is Conv1d k3 → LN → ReLU → Conv1d k3 and its MLP to 64-d has 2 layers; query
-positions are a parameter-free sine embedding of (c, w); the focal class loss is normalised by the number of
-GT moments (Deformable-DETR / TadTR), not by M (Eq. 4.15), because with 1/M the 29 unmatched queries swamp the
-matched one; matching costs class 2 / L1 5 / IoU 2. Optional ``standardize_inputs`` z-scores features with
-training-split statistics kept as buffers (not in the thesis; off by default).
+level's text T^K); the RDSA CNN is Conv1d k3 → LN → ReLU → Conv1d k3 (depthwise by default, see below) and its
+MLP to 64-d has 2 layers; query positions are a parameter-free sine embedding of (c, w); the focal class loss
+is normalised by the number of GT moments (Deformable-DETR / TadTR), not by M (Eq. 4.15), because with 1/M the
+29 unmatched queries swamp the matched one; matching costs class 2 / L1 5 / IoU 2. Optional
+``standardize_inputs`` z-scores features with training-split statistics kept as buffers (not in the thesis;
+off by default).
 
 Actionness loss (``act_loss``): Eq. 4.18 is an L1 between the sigmoid output and each query's max IoU with
 any GT, over all M queries. Most queries overlap no GT (target 0), so L1 (whose minimiser is the median)
@@ -39,12 +41,18 @@ regresses the same target with a soft-label binary cross-entropy on the logit (g
 vanishing; minimiser the conditional mean), which keeps the head alive in both arms; ``l1`` is Eq. 4.18
 literally.
 
-Trainable parameters at real dims (video 768, text 1024, M 30, K 4): 4,541,444 (thesis 4.10 M; see
-:func:`parameter_breakdown`: maps 595,456, dense stream 1,053,440, sparse CA/SA/FFN 1,053,952, RDSA 583,360,
-actionness head on the flattened 16×256 RoI 1,114,881, regression 132,098, queries 7,740, gates + AdaPool +
-class head 517). The ``deformable_ca`` variant has 4,106,116 and ``shared=False`` 14,400,068 (thesis
-12.43 M); ``w/o tuning`` is the same network at K = 1 (4,541,441; the thesis' 2.70 M w/o-tuning baseline is
-a different, R2-style model).
+Parameter budget (:mod:`models.sdst_budget`, ``python -m models.sdst_budget``): at real dims (video 768,
+text 1024, M 30, K 4) the defaults have 4,149,764 trainable parameters (thesis 4.10 M: +1.2 % in 10^6 units,
+−3.5 % in 2^20) and ``shared=False`` 12,833,348 (thesis 12.43 M: +3.2 % / −1.5 %). The thesis' two totals put
+≈ 2.78 M in each level and ≈ 1.32 M outside them; the code's part outside the levels (actionness MLP on the
+flattened 16×256 RoI 1,114,881 — TadTR's head, as the thesis says —, regression 132,098, queries 7,740, gates +
+AdaPool + class head 517) already matches, so the former surplus (4,541,444 / 14,400,068) was per level: the
+RDSA context CNN with full 256→256 k3 convs (394,240). The thesis describes it as "a 2-layer CNN with a hidden
+dimension of 256, a learnable LayerNorm, and a non-linearity" without the conv type; ``cnn: depthwise`` (2,560)
+is the reading that fits both totals, ``full`` keeps the former network, ``none`` drops it (Tab 4.13's
+extracted ticks even put the best row without a CNN, against the text). ``shared=False`` duplicates what
+``unshared_modules`` says (default the whole layer: maps + both streams). ``w/o tuning`` is the same network
+at K = 1 (4,149,761); the thesis' 2.70 M w/o-tuning figure is R2-Tuning's count, a different model.
 
 Batch (see ``pipeline.sdst.data.collate``): ``video [B,K,T,Fv]``, ``video_mask [B,T]`` (True = valid),
 ``text [B,K,L,Ft]``, ``text_mask [B,L]``, ``saliency [B,T]`` (≥ 0, 0 on padding), ``windows`` (list of
@@ -74,6 +82,7 @@ from models.common import (
     span_se_to_cw,
 )
 from models.sdst_attention import DeformableVideoAttention, StandardVideoAttention, sample_1d, xavier_mha
+from models.sdst_budget import count_parameters, parameter_breakdown  # noqa: F401  (re-exported: one helper)
 from models.sdst_config import SDSTConfig, SDSTModelConfig
 
 # ----------------------------------------------------------------------------- small pieces
@@ -143,6 +152,9 @@ def reference_position(ref: torch.Tensor, dim: int) -> torch.Tensor:
 class SDSTLayer(nn.Module):
     """One refinement level: modality maps + dense stream + sparse stream (shared across levels by default)."""
 
+    MAPS = ("video_map", "text_map")  # the groups ``unshared_modules`` picks from
+    STREAMS = ("d_ca", "d_sa", "d_ffn", "d_norms", "s_ca", "s_sa", "s_ffn", "s_video", "s_norms")
+
     def __init__(self, cfg: SDSTModelConfig, video_dim: int, text_dim: int):
         super().__init__()
         d = cfg.hidden
@@ -201,6 +213,12 @@ class SDST(nn.Module):
         d, k, m = cfg.hidden, config.num_levels, config.num_queries
         n_copies = 1 if cfg.shared else k  # unshared: K independently initialised layers (Tab 4.17)
         self.levels = nn.ModuleList(SDSTLayer(cfg, config.video_dim, config.text_dim) for _ in range(n_copies))
+        if n_copies > 1 and cfg.unshared_modules != "layer":
+            # the modules that stay shared are level 0's, referenced by every level (counted and trained once)
+            keep = SDSTLayer.MAPS if cfg.unshared_modules == "streams" else SDSTLayer.STREAMS
+            for layer in self.levels[1:]:
+                for name in keep:
+                    setattr(layer, name, getattr(self.levels[0], name))
         self.gate = nn.Parameter(torch.zeros(k))  # β = sigmoid(g), zero-initialised (Eq. 4.3)
         self.query_latent = nn.Parameter(torch.randn(m, d) * 0.02)
         c = torch.rand(m)
@@ -405,11 +423,14 @@ class SDST(nn.Module):
 
     @torch.no_grad()
     def predict(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
-        """Raw predictions per query: all M windows in seconds with score √(p·actionness) (descending),
-        and one saliency score per ``clip_len``-second clip. NMS happens in the evaluate stage."""
+        """Raw predictions per query: all M windows in seconds with score √(p·actionness) (descending; p alone
+        when ``w_act`` is 0), and one saliency score per ``clip_len``-second clip. NMS happens in the evaluate
+        stage."""
         out = self.run(batch)
         last = out["levels"][-1]
-        score = (last["logits"].float().sigmoid() * last["actionness"].float()).clamp(min=0).sqrt()
+        score = last["logits"].float().sigmoid()
+        if self.config.model.w_act != 0:  # w_act = 0: the actionness head is never trained, so p alone ranks
+            score = (score * last["actionness"].float()).clamp(min=0).sqrt()
         spans = span_cw_to_se(last["spans"].float()).clamp(0, 1)
         lengths = out["video_mask"].sum(1)
         rows = []
@@ -452,26 +473,3 @@ def _rows_to_clips(rows: np.ndarray, meta: dict) -> list[float]:
     centres = (np.arange(n_clips) + 0.5) * clip
     idx = np.clip(np.floor(centres / ts).astype(int), 0, len(rows) - 1)
     return [round(float(v), 6) for v in rows[idx]]
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
-
-
-def parameter_breakdown(model: SDST) -> dict[str, int]:
-    """Trainable parameters per top-level component (for the report and the 4.10 M comparison)."""
-    parts: dict[str, int] = {}
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        parts_name = name.split(".")
-        if parts_name[0] == "levels":
-            key = parts_name[2]
-            key = {"d_ca": "dense_stream", "d_sa": "dense_stream", "d_ffn": "dense_stream", "d_norms": "dense_stream",
-                   "s_ca": "sparse_stream", "s_sa": "sparse_stream", "s_ffn": "sparse_stream",
-                   "s_norms": "sparse_stream", "s_video": "video_attention"}.get(key, key)
-        else:
-            key = parts_name[0]
-        parts[key] = parts.get(key, 0) + p.numel()
-    return parts

@@ -4,6 +4,7 @@
   ``rdsa`` mode (offsets/weights from the CNN-refined dense embedding sampled at the reference's
   left/centre/right points, Eq. 4.11–4.13) or the ``deformable_ca`` mode (from the query latent, Eq. 4.10);
 * :class:`StandardVideoAttention` — plain multi-head cross-attention over the whole sequence (Tab 4.12);
+* :func:`context_cnn` — RDSA's context CNN (depthwise / full / none, ``sdst.model.cnn``);
 * :func:`sample_1d` — differentiable linear interpolation of a sequence at normalised positions (deformable
   sampling here, 1-D RoIAlign in :meth:`models.sdst.SDST.roi_features`);
 * :func:`xavier_mha` — the Xavier-initialised ``nn.MultiheadAttention`` every SDST attention sub-block uses.
@@ -66,8 +67,7 @@ class DeformableVideoAttention(nn.Module):
         d, h, p = cfg.hidden, cfg.heads, cfg.deform_points
         self.mode, self.heads, self.points = mode, h, p
         if mode == "rdsa":
-            self.cnn = (nn.Sequential(nn.Conv1d(d, d, 3, padding=1), _ChannelLN(d), nn.ReLU(),
-                                      nn.Conv1d(d, d, 3, padding=1)) if cfg.cnn else None)
+            self.cnn = context_cnn(cfg.cnn, d)
             self.point_ids = {"c": [1], "l-r": [0, 2], "l-c-r": [0, 1, 2]}[cfg.sampling_points]
             self.query_mlp = MLP(d * len(self.point_ids), cfg.rdsa_latent, cfg.rdsa_latent, 2)
             q_dim = cfg.rdsa_latent
@@ -115,6 +115,23 @@ class DeformableVideoAttention(nn.Module):
         out = (vals * attn.permute(0, 2, 1, 3)[..., None]).sum(3)  # [B, H, M, dh]
         out = out.permute(0, 2, 1, 3).reshape(b, m, h * dh)
         return self.output_proj(out), offsets
+
+
+def context_cnn(kind: str, dim: int) -> nn.Sequential | None:
+    """RDSA's context CNN (``sdst.model.cnn``): Conv1d k3 → channel LN → ReLU → Conv1d k3 over ``[B, dim, T]``.
+
+    ``"depthwise"``: each conv filters every channel on its own (``groups=dim``; 2·(3·dim + dim) + 2·dim
+    parameters, 2,560 at dim 256); ``"full"``: dense dim→dim convs (394,240 at dim 256); ``"none"``: no CNN
+    (returns None). The thesis fixes the depth (2), width (256), LayerNorm and non-linearity but not the conv
+    type; only the depthwise reading lands on its 4.10 M / 12.43 M totals (:mod:`models.sdst_budget`).
+    """
+    if kind == "none":
+        return None
+    if kind not in ("depthwise", "full"):
+        raise ValueError(f"SDST: sdst.model.cnn must be depthwise | full | none, got {kind!r}")
+    groups = dim if kind == "depthwise" else 1
+    return nn.Sequential(nn.Conv1d(dim, dim, 3, padding=1, groups=groups), _ChannelLN(dim), nn.ReLU(),
+                         nn.Conv1d(dim, dim, 3, padding=1, groups=groups))
 
 
 class _ChannelLN(nn.Module):

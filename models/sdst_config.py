@@ -23,8 +23,16 @@ class SDSTModelConfig:
     droppath: float = 0.25
     attention: Literal["rdsa", "deformable_ca", "standard_ca"] = "rdsa"  # sparse-stream video injection (Tab 4.12)
     sampling_points: Literal["c", "l-r", "l-c-r"] = "l-c-r"  # RDSA query embedding points (Tab 4.13)
-    cnn: bool = True  # RDSA context CNN over the dense embedding (Tab 4.13)
+    # RDSA context CNN over the dense embedding (Tab 4.13; thesis §4.5.1: "a 2-layer CNN with a hidden dimension
+    # of 256, a learnable LayerNorm, and a non-linearity"): two k3 convs with LN + ReLU between, either depthwise
+    # (256 channels, one filter each: the reading that lands on the thesis' 4.10 M / 12.43 M, see
+    # models.sdst_budget) or full 256→256 convs (394,240 params, +10.8 % over 4.10 M), or no CNN.
+    cnn: Literal["depthwise", "full", "none"] = "depthwise"
     shared: bool = True  # one set of side-tuner weights for all K levels (Tab 4.17)
+    # what shared=False gives each level its own copy of: the whole SDST layer (modality maps F_v/F_t + dense and
+    # sparse streams; Tab 4.17's "independent SD side-tuners"), the two streams only (maps shared), or the
+    # maps only (streams shared). Gates β^ℓ are per level and the heads / queries shared in every case.
+    unshared_modules: Literal["layer", "streams", "maps"] = "layer"
     deform_points: int = 4  # sampled keys per head
     rdsa_latent: int = 64
     roi_size: int = 16

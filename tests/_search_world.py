@@ -93,7 +93,7 @@ def build_world(root: Path, n_train: int = 24, n_test: int = 12, rows: int = 24,
         write_container(data / "features" / DATASET / "toy" / split, video_items[split], meta)
         write_container(data / "features" / "text" / DATASET / split, text_items[split], {"layers": [1]})
         for lvl in levels:
-            write_container(data / "features" / "text" / f"{DATASET}_{lvl}" / split, search_text[lvl][split],
+            write_container(data / "features" / "text_search" / DATASET / lvl / split, search_text[lvl][split],
                             {"layers": [1]})
     for lvl in levels:
         bdir = data / "benchmarks" / DATASET / lvl

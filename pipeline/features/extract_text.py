@@ -3,7 +3,7 @@
     python -m pipeline.features.extract_text --queryset synth_captions --records data/canonical/synth_captions.jsonl \
         --out data/features/text/synth_captions
     python -m pipeline.features.extract_text --queryset synth_captions_S1 \
-        --records data/benchmarks/synth_captions/S1/search.jsonl --out data/features/text/synth_captions_S1
+        --records data/benchmarks/synth_captions/S1/search.jsonl --out data/features/text_search/synth_captions/S1
 
 Every query of the records (``schema.iter_queries``: one per ``query_id``) is encoded by the configured text
 tower (``features.text.tower``); ``<out>/<split>.{npy,json}`` holds float16 [tokens, L, D] per qid, L =

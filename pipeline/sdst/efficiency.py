@@ -3,8 +3,10 @@
 Builds the variant at ``sdst.efficiency`` dims (InternVideo2: video 768, text 1024; M 30; K from the variant or
 ``sdst.K``) and measures on random inputs of batch ``sdst.efficiency.batch_size`` (32):
 
-* ``trainable_params`` — exact count (also ``trainable_params_M`` in 10^6 and ``trainable_params_Mi`` in 2^20,
-  since it is unknown which unit the thesis' "4.10 M" uses);
+* ``trainable_params`` — exact count of the parameters with ``requires_grad``, no buffers
+  (:func:`models.sdst_budget.count_parameters`); also ``trainable_params_M`` in 10^6 and ``trainable_params_Mi``
+  in 2^20, since it is unknown which unit the thesis' "4.10 M" uses; ``shared`` / ``attention`` / ``cnn`` say
+  which thesis figure it compares with;
 * ``peak_train_memory_gb`` — CUDA: ``torch.cuda.max_memory_allocated`` over the timed training steps; CPU:
   growth of the process' peak resident set (``memory_kind`` says which);
 * ``iters_per_sec`` — full training iterations (forward, losses incl. Hungarian matching, backward, AdamW step)
@@ -72,7 +74,8 @@ def _rss_gb() -> float:
 def measure(cfg: SDSTConfig, batch_size: int, video_len: int, text_len: int, iterations: int, warmup: int,
             device: str = "cpu", precision: str = "fp32", seed: int = 0) -> dict:
     """Trainable params, peak training memory and training it/s of ``SDST(cfg)``."""
-    from models.sdst import SDST, count_parameters
+    from models.sdst import SDST
+    from models.sdst_budget import count_parameters
     from pipeline.core.training import autocast
 
     dev = torch.device(device)
@@ -109,7 +112,8 @@ def measure(cfg: SDSTConfig, batch_size: int, video_len: int, text_len: int, ite
     return {"trainable_params": n, "trainable_params_M": round(n / 1e6, 4), "trainable_params_Mi": round(n / 2**20, 4),
             "peak_train_memory_gb": round(peak, 4), "memory_kind": kind,
             "iters_per_sec": round(iterations / elapsed, 4), "batch_size": batch_size, "video_len": video_len,
-            "levels": cfg.num_levels, "device": str(dev), "precision": precision}
+            "levels": cfg.num_levels, "shared": cfg.model.shared, "attention": cfg.model.attention,
+            "cnn": cfg.model.cnn, "device": str(dev), "precision": precision}
 
 
 @stage_main()

@@ -7,8 +7,9 @@ threshold, windows kept) post-processes them; the metrics are computed and avera
 reads ``sdst.dataset_specs.<dataset>`` (evaluation split, clip length), ``sdst.predict_batch_size``,
 ``runtime`` and the checkpoint headers (variant facts: levels, layers, parameter count). Writes a
 small metrics JSON (``cache: false``) with the brief QVHighlights numbers (MR R1@0.5/0.7, mAP@0.5/0.75/avg; HD
-mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets, and the facts the
-report needs (label, K, layers, trainable params):
+mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets and the MR mAP per
+GT-length bucket (``MR-mAP-short`` / ``-middle`` / ``-long``, Tab 4.14; absent for an empty bucket), and the
+facts the report needs (label, K, layers, trainable params = parameters with ``requires_grad``):
 
     {"dataset", "variant", "label", "last_layer_only", "model_overrides", "levels", "video_layers", ...,
      "seeds": [0, 1, 2], "metrics": {<name>: mean over seeds}, "metrics_std": {<name>: population std},
@@ -86,6 +87,13 @@ def evaluate(predictions: list[dict], gt_rows: list[dict], with_saliency: bool, 
     out = {"MR-R1@0.3": res["full"]["MR-R1"]["0.3"], "MR-R1@0.5": brief["MR-full-R1@0.5"],
            "MR-R1@0.7": brief["MR-full-R1@0.7"], "MR-mAP@0.5": brief["MR-full-mAP@0.5"],
            "MR-mAP@0.75": brief["MR-full-mAP@0.75"], "MR-mAP": brief["MR-full-mAP"]}
+    # Tab 4.14: MR mAP by GT window length (short ≤ 10 s < middle ≤ 30 s < long). A bucket without any GT window
+    # is NaN in the evaluator; it is left out (it depends on the GT only, so every seed leaves out the same keys)
+    # rather than written as null into a dict of numbers that claims and plots read.
+    for bucket in ("short", "middle", "long"):
+        value = brief[f"MR-{bucket}-mAP"]
+        if value == value:
+            out[f"MR-mAP-{bucket}"] = value
     if with_saliency:
         out["HD-mAP"] = brief["HL-min-VeryGood-mAP"]
         out["HD-HIT@1"] = brief["HL-min-VeryGood-Hit1"]
@@ -94,16 +102,20 @@ def evaluate(predictions: list[dict], gt_rows: list[dict], with_saliency: bool, 
 
 
 def checkpoint_facts(checkpoint: Path) -> dict:
-    """Variant facts from a checkpoint header: levels, layer ids, trainable params."""
-    import torch
+    """Variant facts from a checkpoint: levels, layer ids, switches and trainable params.
 
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    cfg = ckpt["model_config"]
-    return {"levels": len(cfg["video_layers"]), "video_layers": cfg["video_layers"],
-            "text_layers": cfg["text_layers"], "attention": cfg["model"]["attention"],
-            "shared": cfg["model"]["shared"],
-            "trainable_params": int(sum(v.numel() for v in ckpt["state_dict"].values() if v.is_floating_point())),
-            "seed": ckpt.get("runtime", {}).get("seed")}
+    The count is that of the rebuilt model's parameters with ``requires_grad`` (``count_parameters``): the
+    state dict also holds buffers (the input statistics) and, with ``unshared_modules`` other than ``layer``,
+    one key per level for a module the levels share."""
+    from models.sdst import SDST
+    from models.sdst_budget import count_parameters
+    from pipeline.core.checkpoints import load_model
+
+    model, ckpt = load_model(checkpoint, "cpu", models=(SDST,))
+    cfg = model.config
+    return {"levels": cfg.num_levels, "video_layers": list(cfg.video_layers), "text_layers": list(cfg.text_layers),
+            "attention": cfg.model.attention, "shared": cfg.model.shared, "cnn": cfg.model.cnn,
+            "trainable_params": count_parameters(model), "seed": ckpt.get("runtime", {}).get("seed")}
 
 
 def aggregate_seeds(per_seed: dict[int, dict]) -> tuple[dict, dict]:

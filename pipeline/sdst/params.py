@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Literal
 
-from pipeline.core.params import ConfigError, PositiveInt, TrainConfig
+from pipeline.core.params import ConfigError, Fraction, NonNegFloat, NonNegInt, PositiveFloat, PositiveInt, TrainConfig
 from models.sdst_config import SDSTModelConfig
 
 
@@ -20,9 +20,9 @@ class SDSTDatasetSpec:
 
     train_split: str
     eval_split: str
-    num_queries: int
-    clip_len: float = 2.0
-    min_len: int = 5
+    num_queries: PositiveInt
+    clip_len: PositiveFloat = 2.0
+    min_len: PositiveInt = 5
     train: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of sdst.train fields
     model: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of sdst.model (e.g. a smaller
 
@@ -45,10 +45,10 @@ class SDSTEvalConfig:
     """``sdst.eval`` (read only by the evaluate stage): post-processing of the raw predictions."""
 
     nms: Literal["soft", "hard", "none"] = "soft"
-    soft_nms_sigma: float = 0.4
-    nms_threshold: float = 0.7  # for nms: hard
-    min_score: float = 0.0001
-    max_windows: int = 10  # windows kept per query after NMS (QVHighlights scores the top 10)
+    soft_nms_sigma: PositiveFloat = 0.4
+    nms_threshold: Fraction = 0.7  # for nms: hard
+    min_score: NonNegFloat = 0.0001
+    max_windows: PositiveInt = 10  # windows kept per query after NMS (QVHighlights scores the top 10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,14 +57,14 @@ class SDSTEfficiencyConfig:
 
     variants: list[str] = dataclasses.field(default_factory=lambda: ["sdst"])  # foreach axis; specs without K
     fixed_k_variants: list[str] = dataclasses.field(default_factory=lambda: ["wo_tuning"])  # specs that set K
-    batch_size: int = 32
-    iterations: int = 10
-    warmup: int = 2
-    video_len: int = 75  # rows (QVHighlights: 150 s at 0.5 fps)
-    text_len: int = 32
-    video_dim: int = 768
-    text_dim: int = 1024
-    num_queries: int = 30
+    batch_size: PositiveInt = 32
+    iterations: PositiveInt = 10
+    warmup: NonNegInt = 2
+    video_len: PositiveInt = 75  # rows (QVHighlights: 150 s at 0.5 fps)
+    text_len: PositiveInt = 32
+    video_dim: PositiveInt = 768
+    text_dim: PositiveInt = 1024
+    num_queries: PositiveInt = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +82,8 @@ class SDSTParams:
     variants: list[str]  # variants that follow sdst.K / sdst.layers (spec K null)
     fixed_k_variants: list[str]  # variants whose spec sets K; their stages never read sdst.K / sdst.layers
     seeds: list[int]  # one model per seed in every sdst_train stage (metrics: mean ± std over them)
-    K: int
-    layers: list[int]
+    K: PositiveInt
+    layers: list[PositiveInt]  # 1-based backbone layer ids
     order: Literal["shallow_to_deep", "deep_to_shallow"]
     video_features: str
     dataset_specs: dict[str, SDSTDatasetSpec]
@@ -92,7 +92,7 @@ class SDSTParams:
     train: TrainConfig
     eval: SDSTEvalConfig
     efficiency: SDSTEfficiencyConfig
-    predict_batch_size: int = 32
+    predict_batch_size: PositiveInt = 32
 
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):

@@ -4,7 +4,7 @@ Rebuilds each seed's model from its checkpoint alone (``<models>/seed_<k>/model.
 per level) for every ``k`` in ``sdst.seeds``, reads the ``sdst.dataset_specs.<dataset>`` split / clip settings and
 ``sdst.predict_batch_size``, and writes ``<out>/seed_<k>.jsonl``: one row per query in the moment_detr submission
 format: ``qid``, ``vid``, ``pred_relevant_windows`` (all M windows, ``[start_s, end_s, score]``, score =
-√(p·actionness), descending) and ``pred_saliency_scores`` (one per ``clip_len``-second clip). No NMS here: the
+√(p·actionness), or p alone when ``w_act`` is 0; descending) and ``pred_saliency_scores`` (one per ``clip_len``-second clip). No NMS here: the
 evaluate step applies it to these raw rows. The output directory appears atomically.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ done. Runs under ``torchrun`` unchanged.
 
     python -m pipeline.sdst.train --dataset synth_qvh --variant sdst --canonical data/canonical/synth_qvh.jsonl \\
         --video-features data/features/synth_qvh/internvideo2 --text-features data/features/text/synth_qvh \\
-        --out data/models/sdst/synth_qvh/sdst        # → seed_<k>/{model.pt,live/} per sdst.seeds
+        --out data/sdst/synth_qvh/sdst/model         # → seed_<k>/{model.pt,live/} per sdst.seeds
 """
 from __future__ import annotations
 

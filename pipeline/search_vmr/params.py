@@ -28,7 +28,7 @@ class SearchVMRBenchmark:
     """One entry of ``search_vmr.benchmark_specs``, keyed by the caption dataset's canonical name.
 
     Reads ``data/canonical/<dataset>.jsonl``, ``data/features/<dataset>/<backbone>/<split>``,
-    ``data/features/text/<dataset>[_<level>]/<split>`` and ``data/benchmarks/<dataset>/<level>/``.
+    ``data/features/text/<dataset>/<split>`` (captions), ``data/features/text_search/<dataset>/<level>/<split>`` and ``data/benchmarks/<dataset>/<level>/``.
     """
 
     backbone: str

@@ -57,7 +57,7 @@ def eval_sets(cfg: SearchVMRConfig, benchmark: str, paths: SearchPaths) -> dict[
     for level in bench.levels:
         lpath = paths.level_dir(benchmark, level) / "search.jsonl"
         queries = queries_of(read_records(lpath), bench.eval_split, str(lpath))
-        sets[level] = SearchVMRDataset(queries, video, paths.text(f"{benchmark}_{level}", bench.eval_split),
+        sets[level] = SearchVMRDataset(queries, video, paths.search_text(benchmark, level, bench.eval_split),
                                        cfg.data)
     return sets
 

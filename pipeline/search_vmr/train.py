@@ -3,7 +3,7 @@
 Protocol: a variant with ``train_queries: caption`` trains one model on the caption training split of the
 benchmark's dataset (``data/canonical/<dataset>.jsonl``, text features ``data/features/text/<dataset>``);
 ``train_queries: search`` is the oracle: one model per search level, trained on that level's training split
-(``data/benchmarks/<dataset>/<level>/search.jsonl``, text features ``data/features/text/<dataset>_<level>``).
+(``data/benchmarks/<dataset>/<level>/search.jsonl``, text features ``data/features/text_search/<dataset>/<level>``).
 Video features (``data/features/<dataset>/<backbone>/<split>``) are shared by both.
 
 One model is trained per seed of ``search_vmr.seeds`` (the seed sets the weight init, the data order and the
@@ -67,6 +67,11 @@ class SearchPaths:
     def text(self, queryset: str, split: str) -> FeatureContainer:
         return FeatureContainer(self.text_prefix(queryset, split))
 
+    def search_text(self, dataset: str, level: str, split: str) -> FeatureContainer:
+        """Token features of a level's search queries: ``data/features/text_search/<dataset>/<level>/<split>``
+        (their own root, so a search stage depends on its benchmark's text only)."""
+        return FeatureContainer(self.features_dir / "text_search" / dataset / level / split)
+
     def level_dir(self, dataset: str, level: str) -> Path:
         return self.benchmarks_dir / dataset / level
 
@@ -96,7 +101,7 @@ def training_sets(cfg: SearchVMRConfig, benchmark: str, variant: str, paths: Sea
     for level in bench.levels:
         path = paths.level_dir(benchmark, level) / "search.jsonl"
         queries = queries_of(read_records(path), bench.train_split, str(path))
-        text = paths.text(f"{benchmark}_{level}", bench.train_split)
+        text = paths.search_text(benchmark, level, bench.train_split)
         sets[level] = SearchVMRDataset(queries, video, text, cfg.data)
     return sets
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from pipeline.report.sections.tables import load_metrics, markdown_table
 
 # (path prefix under reports/, writer stage as named in dvc.yaml, chapter showing it); first match wins, so a
-# longer prefix comes before the prefix it extends. ``<backbone>`` stands for the stage's per-backbone suffix.
+# longer prefix comes before the prefix it extends. ``<backbone>`` stands for the stage's per-backbone suffix;
+# ``[_fixed_k]``: the SDST variants that set their own K are written by the ``*_fixed_k`` copy of the stage.
 SOURCES = [
     ("metrics/claims/", "claims", "Summary; each method's claim"),
     ("metrics/sada/", "sada_evaluate", "SADA"),
@@ -22,8 +23,8 @@ SOURCES = [
     ("metrics/querygen/", "querygen_build", "Search-query VMR › query generation"),
     ("metrics/search_vmr/", "search_evaluate", "Search-query VMR › retrieval"),
     ("plots/search_vmr/", "search_evaluate", "Search-query VMR › retrieval (figures)"),
-    ("metrics/sdst/efficiency/", "sdst_efficiency", "SDST › efficiency"),
-    ("metrics/sdst/", "sdst_evaluate", "SDST"),
+    ("metrics/sdst/efficiency/", "sdst_efficiency[_fixed_k]", "SDST › efficiency"),
+    ("metrics/sdst/", "sdst_evaluate[_fixed_k]", "SDST"),
     ("metrics/pretrain/", "pretrain", "Are the features informative? › pretraining"),
     ("metrics/features/", "merge_features_<backbone>", "Are the features informative? › extraction"),
     ("metrics/probes/", "probe_features_<backbone>", "Are the features informative? › probes"),

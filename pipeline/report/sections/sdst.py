@@ -5,17 +5,25 @@
   ``seeds`` (``metrics`` / ``metrics_std``; a file without ``metrics_std`` shows the mean alone);
 * the K sweep (thesis Fig. 4.4): variants without model overrides, grouped by their number of levels —
   intermediate layers (red curve) vs last layer only (blue curve) — as a table and a mermaid line chart;
-* ``efficiency/<variant>.json`` (stage ``sdst_efficiency``) → the Tab 4.19-style efficiency table.
+* Tab 4.14: MR mAP by GT-window length (``MR-mAP-short`` / ``-middle`` / ``-long`` of the same files) per
+  variant, next to the thesis' rows;
+* ``efficiency/<variant>.json`` (stage ``sdst_efficiency``) → the Tab 4.19-style efficiency table with the
+  thesis' parameter count each row compares with (4.10 M shared, 12.43 M unshared; Tab 4.8's 2.70 M
+  "w/o tuning" is R2-Tuning's own count, shown beside SDST's own K = 1 count).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from models.sdst_budget import THESIS_SHARED_M, THESIS_UNSHARED_M, THESIS_WO_TUNING_M
 from pipeline.report.sections.tables import fmt, load_metrics, markdown_table
 
 MR_KEYS = ["MR-R1@0.5", "MR-R1@0.7", "MR-mAP@0.5", "MR-mAP@0.75", "MR-mAP"]
 HD_KEYS = ["HD-mAP", "HD-HIT@1"]
-THESIS_PARAMS_M = 4.10
+LENGTH_KEYS = ["MR-mAP-short", "MR-mAP-middle", "MR-mAP-long", "MR-mAP"]
+# Tab 4.14 (QVHighlights val): mAP short / middle / long / all
+THESIS_TAB_4_14 = {"Stand. CA": (3.31, 45.92, 51.17, 42.72), "Def. CA": (17.64, 57.68, 56.92, 54.27),
+                   "RDSA (ours)": (18.38, 58.15, 59.76, 55.60)}
 
 
 def _results(metrics_dir: Path) -> dict[str, list[dict]]:
@@ -46,6 +54,18 @@ def _results_table(rows: list[dict]) -> str:
              r.get("trainable_params"), len(r.get("seeds") or [r.get("seed")])] + [_pm(r, k) for k in keys]
             for r in rows]
     return markdown_table(header, body)
+
+
+def _length_table(rows: list[dict]) -> str:
+    """Tab 4.14: MR mAP per GT-length bucket for every variant whose file has the buckets ("" if none has)."""
+    rows = [r for r in rows if any(k in r["metrics"] for k in LENGTH_KEYS[:3])]
+    if not rows:
+        return ""
+    header = ["variant", "attention", "mAP short (≤ 10 s)", "mAP middle (10–30 s)", "mAP long (> 30 s)", "mAP"]
+    body = [[r.get("label", r["variant"]), r.get("attention")] + [_pm(r, k) for k in LENGTH_KEYS] for r in rows]
+    thesis = "; ".join(f"{name} {' / '.join(f'{v:.2f}' for v in vals)}" for name, vals in THESIS_TAB_4_14.items())
+    return (markdown_table(header, body) + "\n\nThesis Tab 4.14 (QVHighlights val, short / middle / long / all): "
+            + thesis + ". — = no GT window of that length in the split.")
 
 
 def _k_sweep(rows: list[dict]) -> str:
@@ -81,20 +101,34 @@ def _k_sweep(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _thesis_params(e: dict) -> str:
+    """The thesis' parameter count an efficiency row compares with ("—" where the thesis gives none)."""
+    if e.get("levels") == 1:
+        return f"{THESIS_WO_TUNING_M:.2f} (R2-Tuning's count)"
+    if e.get("levels") != 4 or e.get("attention", "rdsa") != "rdsa":
+        return "—"
+    return f"{THESIS_UNSHARED_M:.2f}" if e.get("shared") is False else f"{THESIS_SHARED_M:.2f}"
+
+
 def _efficiency(metrics_dir: Path) -> str:
-    rows = []
+    rows, wo_tuning = [], []
     for path in sorted((metrics_dir / "efficiency").glob("*.json")):
         e = load_metrics(path)
         rows.append([e.get("label", e.get("variant")), e.get("trainable_params"), e.get("trainable_params_M"),
-                     e.get("peak_train_memory_gb"), e.get("memory_kind"), e.get("iters_per_sec"), e.get("batch_size"),
-                     e.get("device")])
+                     e.get("trainable_params_Mi"), _thesis_params(e), e.get("peak_train_memory_gb"),
+                     e.get("memory_kind"), e.get("iters_per_sec"), e.get("batch_size"), e.get("device")])
+        if e.get("levels") == 1 and e.get("trainable_params") is not None:
+            wo_tuning.append(f"{e.get('label', e.get('variant'))} {e['trainable_params'] / 1e6:.2f} M")
     if not rows:
         return ""
-    header = ["variant", "trainable params", "params (M)", "peak train memory (GB)", "memory measured as",
-              "it/s", "batch", "device"]
+    header = ["variant", "trainable params", "params (10^6)", "params (2^20)", "thesis (M)",
+              "peak train memory (GB)", "memory measured as", "it/s", "batch", "device"]
+    own = ", ".join(wo_tuning) if wo_tuning else "not measured in this run"
     return markdown_table(header, rows, digits=3) + (
-        f"\n\nThesis Tab 4.19: SDST 4.1 M params, 3.4 GB, 4.16 it/s at batch 32 (RTX 6000, fp16); "
-        f"Tab 4.8: w/o tuning 2.70 M. The thesis' count is {THESIS_PARAMS_M:.2f} M.")
+        f"\n\nThesis Tab 4.19: SDST 4.1 M params, 3.4 GB, 4.16 it/s at batch 32 (RTX 6000, fp16); Tab 4.17: "
+        f"{THESIS_SHARED_M:.2f} M shared, {THESIS_UNSHARED_M:.2f} M unshared. Tab 4.8's w/o tuning "
+        f"{THESIS_WO_TUNING_M:.2f} M is R2-Tuning's own count (a different model; its R2-Tuning row has the same "
+        f"figure), not SDST's: SDST's own w/o-tuning count (K = 1, the same network minus 3 gates): {own}.")
 
 
 def render(reports_dir: Path) -> str:
@@ -108,6 +142,9 @@ def render(reports_dir: Path) -> str:
                                            -int(r.get("levels", 0)), r["variant"]))
         parts += [f"**{ds}** (evaluation split; QVHighlights metrics, HD at VeryGood; mean ± std over seeds):", "",
                   _results_table(rows)]
+        lengths = _length_table(rows)
+        if lengths:
+            parts += ["", f"MR mAP by moment length on {ds} (thesis Tab 4.14; mean ± std over seeds):", "", lengths]
         sweep = _k_sweep(rows)
         if sweep:
             parts += ["", f"K sweep on {ds} (thesis Fig. 4.4):", "", sweep]
