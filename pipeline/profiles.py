@@ -1,9 +1,11 @@
 """Apply a params profile: deep-merge ``profiles/<name>.yaml`` over ``params.yaml``.
 
 ``python -m pipeline.profiles smoke`` rewrites ``params.yaml`` in place (atomically) with the smoke overrides;
-``--out other.yaml`` writes the merged result elsewhere instead. The profile may only override keys that
-exist in ``params.yaml`` — a typo in a profile is an error naming the dotted key — and the merged params are
-validated block by block before anything is written.
+``--out other.yaml`` writes the merged result elsewhere instead. A profile overrides blocks that exist in
+``params.yaml``; inside a block it may also add entries (a real dataset under ``datasets.sources``, a
+scenario under ``sada.scenario_specs``), because the merged params are validated block by block before
+anything is written: a typo in a profile key is still an error naming the dotted key (the strict loader
+rejects unknown keys of every settings dataclass).
 
 The merge is done on a round-trip YAML tree (``ruamel.yaml``), so params.yaml's comments — where every knob
 is documented — survive in the written file; an overridden value keeps the comment of its line.
@@ -47,24 +49,30 @@ def _round_trip() -> YAML:
 def _merge_tree(base: Any, overrides: Mapping[str, Any]) -> None:
     """Write ``overrides`` into the round-trip tree ``base`` in place (keys were checked by deep_merge)."""
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(base[key], Mapping):
+        if key in base and isinstance(value, Mapping) and isinstance(base[key], Mapping):
             _merge_tree(base[key], value)
         else:
             base[key] = value
 
 
-def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str = "",
+               new_keys_below: int | None = None) -> dict[str, Any]:
     """Return ``base`` with ``overrides`` merged in; nested mappings merge, everything else replaces.
 
-    An override key absent from ``base`` raises ``ConfigError`` naming its dotted path.
+    An override key absent from ``base`` raises ``ConfigError`` naming its dotted path, except at nesting
+    depth ≥ ``new_keys_below`` (0 = top level), where it is added (the caller validates the result).
     """
     merged = dict(base)
+    depth = where.count(".") + 1 if where else 0
     for key, value in overrides.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in base:
-            raise ConfigError(f"profile overrides unknown key {path}")
+            if new_keys_below is None or depth < new_keys_below:
+                raise ConfigError(f"profile overrides unknown key {path}")
+            merged[key] = value
+            continue
         if isinstance(value, Mapping) and isinstance(base[key], Mapping):
-            merged[key] = deep_merge(base[key], value, path)
+            merged[key] = deep_merge(base[key], value, path, new_keys_below)
         else:
             merged[key] = value
     return merged
@@ -76,12 +84,15 @@ def apply_profile(params_path: Path, profile_path: Path, out_path: Path) -> dict
     base = yaml.safe_load(text) or {}
     overrides = yaml.safe_load(profile_path.read_text(encoding="utf-8")) or {}
     try:
-        merged = deep_merge(base, overrides)
+        merged = deep_merge(base, overrides, new_keys_below=1)  # blocks must exist; entries inside may be new
     except ConfigError as exc:
         raise ConfigError(f"{profile_path}: {exc}") from None
     for name, schema in BLOCKS.items():
         if name in merged:
-            load_block(schema, path=str(out_path), params=merged)
+            try:
+                load_block(schema, path=str(out_path), params=merged)
+            except ConfigError as exc:
+                raise ConfigError(f"{profile_path} merged over {params_path}: {exc}") from None
     rt = _round_trip()
     tree = rt.load(text)
     _merge_tree(tree, overrides)

@@ -100,3 +100,23 @@ def test_profile_rejects_unknown_override_keys():
     with pytest.raises(ConfigError, match=r"runtime\.nope"):
         deep_merge({"runtime": {"seed": 0}}, {"runtime": {"nope": 1}})
     assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}}) == {"a": {"b": 3, "c": 2}}
+    with pytest.raises(ConfigError, match=r"profile overrides unknown key nope"):
+        deep_merge({"a": {}}, {"nope": {"x": 1}}, new_keys_below=1)
+    assert deep_merge({"a": {"b": 1}}, {"a": {"n": 2}}, new_keys_below=1) == {"a": {"b": 1, "n": 2}}
+
+
+def test_profile_may_add_entries_inside_blocks_but_typos_still_fail(tmp_path):
+    """A new named entry (a scenario spec) is added and kept with params.yaml's comments; a misspelt settings
+    key is refused by the block's strict validation, naming the dotted key."""
+    from pipeline.sada.params import SadaConfig
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("sada:\n  scenario_specs:\n    EK_NEW: {num_classes: 7, weights: {lambda_levels: [1, 1, 1, 1, 1, 1], "
+                       "alpha: 0.5, lambda_cls: 1, lambda_reg: 1, lambda_task: 1, lambda_sada: 1}}\n")
+    out = tmp_path / "merged.yaml"
+    apply_profile(REPO_ROOT / "params.yaml", profile, out)
+    assert load_block(SadaConfig, out).scenario_specs["EK_NEW"].num_classes == 7
+    assert "# " in out.read_text()  # comments survive
+    profile.write_text("runtime:\n  threds: 2\n")
+    with pytest.raises(ConfigError, match=r"runtime\.threds"):
+        apply_profile(REPO_ROOT / "params.yaml", profile, tmp_path / "bad.yaml")
