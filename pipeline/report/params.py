@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pipeline.core.params import Fraction, Range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -12,7 +14,7 @@ class ReportConfig:
     BLOCK: ClassVar[str] = "report"
 
     title: str
-    digits: int
+    digits: Annotated[int, Range(low=0, high=6)]  # decimals shown for every number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +36,7 @@ class ClaimsSearch:
     benchmark: str
     levels: list[str]
     metrics: list[str]
-    iou: float
+    iou: Fraction
     queryset: Literal["caption", "search"] = "search"
     part: Literal["all", "single", "multi"] = "multi"
     method: str = "no_sa_qd"
