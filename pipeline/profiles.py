@@ -3,9 +3,10 @@
 ``python -m pipeline.profiles smoke`` rewrites ``params.yaml`` in place (atomically) with the smoke overrides;
 ``--out other.yaml`` writes the merged result elsewhere instead. A profile overrides blocks that exist in
 ``params.yaml``; inside a block it may also add entries (a real dataset under ``datasets.sources``, a
-scenario under ``sada.scenario_specs``), because the merged params are validated block by block before
-anything is written: a typo in a profile key is still an error naming the dotted key (the strict loader
-rejects unknown keys of every settings dataclass).
+scenario under ``sada.scenario_specs``) and remove one by setting it to null (``synth_tal: null`` under
+``datasets.sources``: only an entry whose value is a mapping can be removed), because the merged params are
+validated block by block before anything is written: a typo in a profile key is still an error naming the
+dotted key (the strict loader rejects unknown keys of every settings dataclass).
 
 The merge is done on a round-trip YAML tree (``ruamel.yaml``), so params.yaml's comments — where every knob
 is documented — survive in the written file; an overridden value keeps the comment of its line.
@@ -49,7 +50,9 @@ def _round_trip() -> YAML:
 def _merge_tree(base: Any, overrides: Mapping[str, Any]) -> None:
     """Write ``overrides`` into the round-trip tree ``base`` in place (keys were checked by deep_merge)."""
     for key, value in overrides.items():
-        if key in base and isinstance(value, Mapping) and isinstance(base[key], Mapping):
+        if key in base and value is None and isinstance(base[key], Mapping):
+            del base[key]
+        elif key in base and isinstance(value, Mapping) and isinstance(base[key], Mapping):
             _merge_tree(base[key], value)
         else:
             base[key] = value
@@ -60,7 +63,8 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str
     """Return ``base`` with ``overrides`` merged in; nested mappings merge, everything else replaces.
 
     An override key absent from ``base`` raises ``ConfigError`` naming its dotted path, except at nesting
-    depth ≥ ``new_keys_below`` (0 = top level), where it is added (the caller validates the result).
+    depth ≥ ``new_keys_below`` (0 = top level), where it is added (the caller validates the result). At that
+    depth a null override of a mapping-valued entry removes the entry.
     """
     merged = dict(base)
     depth = where.count(".") + 1 if where else 0
@@ -71,7 +75,10 @@ def deep_merge(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str
                 raise ConfigError(f"profile overrides unknown key {path}")
             merged[key] = value
             continue
-        if isinstance(value, Mapping) and isinstance(base[key], Mapping):
+        if value is None and isinstance(base[key], Mapping) and new_keys_below is not None \
+                and depth >= new_keys_below:
+            del merged[key]
+        elif isinstance(value, Mapping) and isinstance(base[key], Mapping):
             merged[key] = deep_merge(base[key], value, path, new_keys_below)
         else:
             merged[key] = value
@@ -82,7 +89,8 @@ def apply_profile(params_path: Path, profile_path: Path, out_path: Path) -> dict
     """Merge ``profile_path`` over ``params_path``, validate every block, write ``out_path``; return the dict."""
     text = params_path.read_text(encoding="utf-8")
     base = yaml.safe_load(text) or {}
-    overrides = yaml.safe_load(profile_path.read_text(encoding="utf-8")) or {}
+    profile_text = profile_path.read_text(encoding="utf-8")
+    overrides = yaml.safe_load(profile_text) or {}
     try:
         merged = deep_merge(base, overrides, new_keys_below=1)  # blocks must exist; entries inside may be new
     except ConfigError as exc:
@@ -95,7 +103,9 @@ def apply_profile(params_path: Path, profile_path: Path, out_path: Path) -> dict
                 raise ConfigError(f"{profile_path} merged over {params_path}: {exc}") from None
     rt = _round_trip()
     tree = rt.load(text)
-    _merge_tree(tree, overrides)
+    # merge the profile's own round-trip nodes: a float keeps its written form (`0.00001`), where re-dumping the
+    # Python float would write `1e-05`, which YAML 1.1 readers (PyYAML) take for a string
+    _merge_tree(tree, rt.load(profile_text) or {})
     buf = io.StringIO()
     rt.dump(tree, buf)
     header = f"# Generated from params.yaml + {profile_path.as_posix()} by `python -m pipeline.profiles`.\n"

@@ -103,6 +103,8 @@ def test_profile_rejects_unknown_override_keys():
     with pytest.raises(ConfigError, match=r"profile overrides unknown key nope"):
         deep_merge({"a": {}}, {"nope": {"x": 1}}, new_keys_below=1)
     assert deep_merge({"a": {"b": 1}}, {"a": {"n": 2}}, new_keys_below=1) == {"a": {"b": 1, "n": 2}}
+    # null removes a named entry (a mapping) but only sets a scalar to null
+    assert deep_merge({"a": {"b": {"x": 1}, "c": 3}}, {"a": {"b": None, "c": None}}, new_keys_below=1) == {"a": {"c": None}}
 
 
 def test_profile_may_add_entries_inside_blocks_but_typos_still_fail(tmp_path):
