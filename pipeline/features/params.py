@@ -243,7 +243,7 @@ class FeaturesConfig:
     clip: ClipFeatures
     text: TextFeatures
     caption_sets: list[str]  # canonical datasets whose caption queries get text features (text/<dataset>);
-    # search benchmarks get theirs for every querygen.datasets × querygen.levels (text/<dataset>_<level>)
+    # search benchmarks get theirs for every querygen.datasets × querygen.levels (text_search/<dataset>/<level>)
     pretrain: PretrainConfig = dataclasses.field(  # none by default: configs built in code stay random-init
         default_factory=lambda: PretrainConfig(backbones=[], seed_offset=0))
     probes: ProbesConfig = dataclasses.field(default_factory=ProbesConfig)  # probe_features stages only
