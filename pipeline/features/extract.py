@@ -32,7 +32,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import shutil
 import sys
 import time
 from collections import Counter
@@ -42,6 +41,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from pipeline.core.cli import stage_main
+from pipeline.core.work import WorkDir as CoreWorkDir
 from pipeline.core.params import ConfigError, RuntimeConfig, load_block
 from pipeline.core.runtime import apply_runtime, torch_dtype
 from pipeline.features.params import FeaturesConfig, require_files
@@ -101,27 +101,17 @@ def fingerprint(backbone: str, features: FeaturesConfig, runtime: RuntimeConfig)
     return hashlib.sha1(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-class WorkDir:
-    """Per-video results of an unfinished shard: ``<root>/<fingerprint>/<key>.{npy,json}``."""
-
-    def __init__(self, root: Path, fp: str):
-        self.root = root
-        self.dir = root / fp
-        self.dir.mkdir(parents=True, exist_ok=True)
-        ignore = root / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("*\n")  # scratch space: never tracked by git
-        for other in root.iterdir():  # results of other settings can never be reused
-            if other.is_dir() and other.name != fp:
-                shutil.rmtree(other, ignore_errors=True)
+class WorkDir(CoreWorkDir):
+    """Per-video results of an unfinished shard: ``<root>/<fingerprint>/<key>.{npy,json}`` (the folder itself,
+    its git-ignore and the removal of other fingerprints' results come from :class:`pipeline.core.work.WorkDir`)."""
 
     @staticmethod
-    def key(video_id: str) -> str:
+    def video_key(video_id: str) -> str:
         return hashlib.sha1(video_id.encode()).hexdigest()[:20]
 
     def load(self, rec: VideoRecord, source: dict | None) -> tuple[np.ndarray | None, str | None] | None:
         """(features, None) or (None, skip reason) of a finished video with the same source file, else None."""
-        meta_path = self.dir / f"{self.key(rec.video_id)}.json"
+        meta_path = self.dir / f"{self.video_key(rec.video_id)}.json"
         if not meta_path.exists():
             return None
         try:
@@ -132,28 +122,20 @@ class WorkDir:
             return None
         if meta.get("reason") is not None:
             return None, meta["reason"]
-        npy = self.dir / f"{self.key(rec.video_id)}.npy"
+        npy = self.dir / f"{self.video_key(rec.video_id)}.npy"
         if not npy.exists():
             return None
         return np.load(npy), None
 
     def save(self, rec: VideoRecord, source: dict | None, feats: np.ndarray | None, reason: str | None) -> None:
         """Store one finished (or failed) video: array first, then the JSON that marks it done."""
-        key = self.key(rec.video_id)
+        key = self.video_key(rec.video_id)
         if feats is not None:
             with atomic_path(self.dir / f"{key}.npy", suffix=".npy") as tmp:
                 with open(tmp, "wb") as fh:
                     np.save(fh, feats)
         write_json(self.dir / f"{key}.json",
                    {"video_id": rec.video_id, "split": rec.split, "source": source, "reason": reason})
-
-    def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        try:
-            (self.root / ".gitignore").unlink()
-            self.root.rmdir()
-        except OSError:
-            pass
 
 
 def _torch_setup(runtime: RuntimeConfig):
