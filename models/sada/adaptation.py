@@ -7,6 +7,7 @@ one (class, domain) group, summed over the groups present, exactly as Eq. 2.7/2.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -16,6 +17,48 @@ from torch import nn
 from models.common import MLP, grad_reverse
 
 ALIGN_TERMS = ("local", "global", "bkg")
+CLASS_EMBEDS = ("learnable", "onehot", "random", "sinusoidal")  # thesis Tab. 2.10
+
+
+def sinusoidal_table(rows: int, dim: int) -> torch.Tensor:
+    """Transformer sinusoidal encoding [68] of positions ``0 … rows-1``: ``sin`` on even, ``cos`` on odd
+    channels, wavelengths ``10000^(2i/dim)``."""
+    pos = torch.arange(rows, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    table = torch.zeros(rows, dim)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return table
+
+
+class ClassEmbedding(nn.Module):
+    """``e_i`` of Eq. 2.7/2.8 for classes ``0 … C`` (0 = background), ``kind`` one of :data:`CLASS_EMBEDS`:
+    ``learnable`` (the thesis' choice, an ``nn.Embedding``), or a fixed table — ``onehot`` (width C + 1, so
+    ``dim`` is ignored), ``random`` (N(0, 1) drawn once at construction, stored as a buffer) or
+    ``sinusoidal`` (class index as position)."""
+
+    def __init__(self, rows: int, dim: int, kind: str = "learnable"):
+        super().__init__()
+        if kind not in CLASS_EMBEDS:
+            raise ValueError(f"unknown class embedding {kind!r}; expected one of {CLASS_EMBEDS}")
+        self.kind = kind
+        self.weight = None
+        if kind == "learnable":  # initialised exactly as nn.Embedding (same parameter name in checkpoints)
+            self.weight = nn.Parameter(torch.empty(rows, dim))
+            nn.init.normal_(self.weight)
+        elif kind == "onehot":
+            self.register_buffer("table", torch.eye(rows))
+        elif kind == "random":
+            self.register_buffer("table", torch.randn(rows, dim))
+        elif kind == "sinusoidal":
+            self.register_buffer("table", sinusoidal_table(rows, dim))
+
+    @property
+    def dim(self) -> int:
+        return (self.weight if self.weight is not None else self.table).shape[1]
+
+    def forward(self, classes: torch.Tensor) -> torch.Tensor:
+        return F.embedding(classes, self.weight) if self.weight is not None else self.table[classes]
 
 
 def pseudo_labels(logits: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -53,6 +96,7 @@ class DomainAlignment(nn.Module):
         embed_dim: width of the class embeddings ``e_i``.
         hidden / layers: discriminator MLP width and depth (thesis: 512, 2).
         grl_coeff: gradient-reversal coefficient (callers may pass a ramped value per step instead).
+        class_embed: how ``e_i`` is built (:class:`ClassEmbedding`; thesis Tab. 2.10).
     """
 
     def __init__(
@@ -65,6 +109,7 @@ class DomainAlignment(nn.Module):
         hidden: int,
         layers: int,
         grl_coeff: float,
+        class_embed: str = "learnable",
     ):
         super().__init__()
         self.align = frozenset(align)
@@ -75,8 +120,9 @@ class DomainAlignment(nn.Module):
         self.semantic = None
         self.glob = None
         if self.align & {"local", "bkg"}:
-            self.class_embed = nn.Embedding(num_classes + 1, embed_dim)
-            self.semantic = nn.ModuleList(MLP(anchor_dim + embed_dim, hidden, 1, layers) for _ in range(num_levels))
+            self.class_embed = ClassEmbedding(num_classes + 1, embed_dim, class_embed)
+            width = anchor_dim + self.class_embed.dim
+            self.semantic = nn.ModuleList(MLP(width, hidden, 1, layers) for _ in range(num_levels))
         if "global" in self.align:
             self.glob = nn.ModuleList(MLP(anchor_dim, hidden, 1, layers) for _ in range(num_levels))
 

@@ -39,12 +39,12 @@ def downsample_mask(mask: torch.Tensor, stride: int) -> torch.Tensor:
 class MaskedConv1D(nn.Module):
     """Conv1d with an odd kernel and ``k // 2`` padding whose output is zeroed outside the mask."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, bias: bool = True):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, bias: bool = True, groups: int = 1):
         super().__init__()
         if kernel % 2 != 1:
             raise ValueError(f"MaskedConv1D needs an odd kernel, got {kernel}")
         self.stride = stride
-        self.conv = nn.Conv1d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias)
+        self.conv = nn.Conv1d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias, groups=groups)
         if bias:
             nn.init.zeros_(self.conv.bias)
 

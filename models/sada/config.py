@@ -15,7 +15,9 @@ class SadaModelConfig:
     ``center_sample_radius`` drive label assignment; ``loc_loss`` is ``mse`` (Eq. 2.2) or ``diou``. The loss
     normaliser is an EMA of the positive-point count. Discriminators: MLP of ``disc_layers`` layers, width
     ``disc_hidden``, on ``[anchor ‖ class embedding]`` (``class_embed_dim`` 0 = ``embed_dim``). The GRL
-    coefficient ramps from 0 to ``grl_coeff`` over ``grl_warmup_iters`` iterations (DANN schedule; 0 = off).
+    coefficient follows DANN's ramp ``grl_coeff · (2 / (1 + exp(-10 p)) - 1)``: ``grl_schedule`` ``dann``
+    = standard DANN [34], p = progress over the whole training run (``total_iters``); ``warmup`` = p over the
+    first ``grl_warmup_iters`` iterations only, then constant (0 = constant from the start).
     """
 
     embed_dim: int
@@ -42,6 +44,12 @@ class SadaModelConfig:
     class_embed_dim: int
     grl_coeff: float
     grl_warmup_iters: int
+    grl_schedule: Literal["warmup", "dann"] = "warmup"
+    class_embed: Literal["learnable", "onehot", "random", "sinusoidal"] = "learnable"  # e_i (Tab. 2.10)
+    detector: Literal["tridet", "actionformer"] = "tridet"  # the encoder behind the heads (Tab. 2.4)
+    af_heads: int = 4  # ActionFormer (detector: actionformer): attention heads, local window, MLP ratio (EPIC:
+    af_window: int = 9  # 4 heads, window 9, 4×); arch, embed_dim and droppath are shared with the SGP pyramid
+    af_mlp_ratio: int = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,3 +93,4 @@ class SadaDetectorConfig:
     input_dim: int
     class_names: list[str]
     inference: SadaInferenceConfig | None = None  # the predict stage passes the current sada.inference
+    total_iters: int = 0  # planned training iterations (epochs × iterations per epoch): the DANN GRL's p

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from models.common import soft_nms_gaussian
+from models.sada.actionformer import ConvTransformerPyramid
 from models.sada.adaptation import DomainAlignment, pseudo_labels
 from models.sada.backbone import DetectionHeads, IdentityNeck, SGPPyramid
 from models.sada.targets import (
@@ -65,16 +66,20 @@ class SadaDetector(nn.Module):
         self.class_names = list(config.class_names)
         num_classes = len(self.class_names)
         dim = model_cfg.embed_dim
-        self.pyramid = SGPPyramid(
-            config.input_dim,
-            dim,
-            tuple(model_cfg.arch),
-            model_cfg.sgp_window,
-            model_cfg.sgp_k,
-            model_cfg.sgp_mlp_dim,
-            model_cfg.droppath,
-            model_cfg.sgp_init_std,
-        )
+        if model_cfg.detector == "actionformer":  # thesis Tab. 2.4's other base detector
+            self.pyramid = ConvTransformerPyramid(config.input_dim, dim, tuple(model_cfg.arch), model_cfg.af_heads,
+                                                  model_cfg.af_window, model_cfg.af_mlp_ratio, model_cfg.droppath)
+        else:
+            self.pyramid = SGPPyramid(
+                config.input_dim,
+                dim,
+                tuple(model_cfg.arch),
+                model_cfg.sgp_window,
+                model_cfg.sgp_k,
+                model_cfg.sgp_mlp_dim,
+                model_cfg.droppath,
+                model_cfg.sgp_init_std,
+            )
         levels = self.pyramid.num_levels
         if len(model_cfg.regression_ranges) != levels:
             raise ValueError(f"sada.model.regression_ranges: need {levels} ranges (one per level)")
@@ -94,6 +99,7 @@ class SadaDetector(nn.Module):
             model_cfg.disc_hidden,
             model_cfg.disc_layers,
             model_cfg.grl_coeff,
+            model_cfg.class_embed,
         )
         self.loss_norm = LossNormalizer(model_cfg.init_loss_norm, model_cfg.loss_norm_momentum)
         # training iterations seen (a buffer: saved in checkpoints, so a resumed run keeps its GRL ramp)
@@ -104,12 +110,20 @@ class SadaDetector(nn.Module):
         return self.pyramid.num_levels
 
     def grl_coeff(self) -> float:
-        """Gradient-reversal coefficient now: DANN's ramp ``2 / (1 + exp(-10 p)) - 1`` over the first
-        ``grl_warmup_iters`` training iterations (p = progress), then ``grl_coeff``; constant when 0."""
-        warmup = self.cfg.grl_warmup_iters
-        if warmup <= 0:
-            return self.cfg.grl_coeff
-        progress = min(1.0, float(self.train_steps) / warmup)
+        """Gradient-reversal coefficient now: ``grl_coeff · (2 / (1 + exp(-10 p)) - 1)`` (DANN [34]).
+
+        ``grl_schedule`` ``dann``: p = iterations so far / ``config.total_iters`` (the whole run, as DANN);
+        ``warmup``: p over the first ``grl_warmup_iters`` iterations, then ``grl_coeff`` (constant when 0).
+        """
+        if self.cfg.grl_schedule == "dann":
+            span = int(getattr(self.config, "total_iters", 0))
+            if span <= 0:
+                raise ValueError("grl_schedule dann needs config.total_iters > 0 (set by the train stage)")
+        else:
+            span = self.cfg.grl_warmup_iters
+            if span <= 0:
+                return self.cfg.grl_coeff
+        progress = min(1.0, float(self.train_steps) / span)
         return self.cfg.grl_coeff * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
 
     @property
@@ -211,18 +225,24 @@ class SadaDetector(nn.Module):
 
     # ------------------------------------------------------------------------------------------ inference
     @torch.no_grad()
-    def predict(self, batch: dict, inference: Any = None) -> list[dict]:
+    def predict(self, batch: dict, inference: Any = None, mask_background: bool = False) -> list[dict]:
         """Decode every video of the batch into Soft-NMS'd segments in seconds (notes §4).
 
-        ``inference`` (a ``SadaInferenceConfig``) defaults to ``config.inference``.
+        ``inference`` (a ``SadaInferenceConfig``) defaults to ``config.inference``. ``mask_background``
+        (thesis Tab. 2.8, an oracle analysis): the *background anchors* — those label assignment matches to
+        no GT segment of the batch's ``segments``/``labels`` — score 0, so only action anchors are decoded.
         """
         inference = inference if inference is not None else self.inference
         if inference is None:
             raise ValueError("SadaDetector.predict: no inference settings (pass sada.inference)")
         enc = self.encode(batch["feats"], batch["mask"])
+        keep = None
+        if mask_background:
+            lengths = [a.shape[-1] for a in enc["anchors"]]
+            keep = self.targets(lengths, list(batch["segments"]), list(batch["labels"]))[2] > 0  # [B, P]
         rows: list[dict] = []
         for b, video_id in enumerate(batch["video_ids"]):
-            segs, scores, classes = self._decode_video(enc, b, inference)
+            segs, scores, classes = self._decode_video(enc, b, inference, None if keep is None else keep[b])
             segs, scores, classes = self._soft_nms(segs, scores, classes, inference)
             seconds = grid_to_seconds(segs, batch["time_step"], batch["window"], float(batch["durations"][b]))
             for (start, end), score, cls in zip(seconds, scores, classes):
@@ -237,11 +257,18 @@ class SadaDetector(nn.Module):
                 )
         return rows
 
-    def _decode_video(self, enc: dict, b: int, inf: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _decode_video(self, enc: dict, b: int, inf: Any, point_keep: torch.Tensor | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Candidate segments of video ``b``; ``point_keep`` ([P] bool over all levels' points) zeroes the others."""
         num_classes = len(self.class_names)
         segs, scores, classes = [], [], []
+        start_point = 0
         for level, (logit, offset, mask) in enumerate(zip(enc["logits"], enc["offsets"], enc["masks"])):
-            prob = (torch.sigmoid(logit[b]) * mask[b, 0, :, None]).flatten()
+            valid = mask[b, 0]
+            if point_keep is not None:
+                valid = valid & point_keep[start_point : start_point + valid.shape[0]].to(valid.device)
+            start_point += valid.shape[0]
+            prob = (torch.sigmoid(logit[b]) * valid[:, None]).flatten()
             keep = (prob > inf.pre_nms_thresh).nonzero().flatten()
             top = prob[keep].argsort(descending=True, stable=True)[: inf.pre_nms_topk]
             keep = keep[top]

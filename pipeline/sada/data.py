@@ -26,10 +26,10 @@ from pipeline.core.io import InputError
 from pipeline.features.container import FeatureContainer
 
 SOURCE, TARGET = 0, 1
+BKG_MASKED = "bkgmasked"  # file infix of the Tab. 2.8 predictions: target_bkgmasked_seed<k>.jsonl
 
 
 # ----------------------------------------------------------------------------- scenario resolution
-
 
 def select(records: Sequence[VideoRecord], selector: Mapping[str, Sequence[str]], split: str) -> list[VideoRecord]:
     """Records of ``split`` that match ``selector``, sorted by video id (deterministic order)."""

@@ -6,7 +6,8 @@ Like every method's evaluate stage it first predicts with each seed's model (:mo
 
 * ``--metrics`` JSON (``reports/metrics/sada/<scenario>/<variant>.json``): for ``target`` and ``source``,
   ``mAP`` per tIoU (mean over seeds, ×100), ``mAP_std``, ``avg`` / ``avg_std`` (mean of the five tIoUs),
-  ``per_seed_avg``, ``per_class`` (AP averaged over tIoUs, mean over seeds); ``alignment``: domain mixing
+  ``per_seed_avg``, ``per_class`` (AP averaged over tIoUs, mean over seeds); ``target_bkg_masked`` (same
+  keys, when ``sada.eval.mask_bkg``: target predictions with background anchors masked, Tab. 2.8); ``alignment``: domain mixing
   of the first seed's level-``tsne_level`` anchors per class, over all action anchors and for background
   (:func:`knn_cross_domain`: 1 = as mixed as chance, 0 = separated);
 * ``--plots`` directory: ``curves.json`` (per-epoch training losses of every seed) and ``tsne.json``: for the
@@ -31,7 +32,7 @@ from pipeline.core.io import InputError, read_json, read_jsonl, write_json
 from pipeline.core.params import RuntimeConfig, load_block, load_params, spec_entry
 from pipeline.core.runtime import apply_runtime
 from pipeline.datasets.params import DatasetsConfig
-from pipeline.sada.data import check_scenario_dataset
+from pipeline.sada.data import BKG_MASKED, check_scenario_dataset
 from pipeline.sada.params import SadaConfig
 from pipeline.metrics.tal import load_anet_ground_truth, tal_map
 
@@ -43,8 +44,9 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std()) if len(arr) > 1 else 0.0
 
 
-def score_role(predict_dir: Path, role: str, seeds: list[int]) -> dict:
-    """mAP (×100) of each seed's predictions for ``role`` and their mean ± std."""
+def score_role(predict_dir: Path, role: str, seeds: list[int], infix: str = "") -> dict:
+    """mAP (×100) of each seed's predictions for ``role`` (files ``<role>[_<infix>]_seed<k>.jsonl``) and
+    their mean ± std."""
     gt = load_anet_ground_truth(read_json(predict_dir / f"gt_{role}.json"), label_field="label",
                                 src=str(predict_dir / f"gt_{role}.json"))
     if not gt:
@@ -53,7 +55,7 @@ def score_role(predict_dir: Path, role: str, seeds: list[int]) -> dict:
     with warnings.catch_warnings():  # predictions of classes absent from this split's GT are expected
         warnings.simplefilter("ignore")
         for seed in seeds:
-            path = predict_dir / f"{role}_seed{seed}.jsonl"
+            path = predict_dir / f"{role}{'_' + infix if infix else ''}_seed{seed}.jsonl"
             results[seed] = tal_map(gt, read_jsonl(path), ground_truth_name=str(predict_dir / f"gt_{role}.json"),
                                     predictions_name=str(path))
     keys = list(results[seeds[0]]["mAP"])
@@ -155,10 +157,15 @@ def evaluate_run(predict_dir: Path, train_dir: Path, variant: str, tsne_variants
         "variant": variant,
         "label": summary["variant"],
         "align": summary["align"],
+        # older train outputs predate these keys: they were TriDet with learnable class embeddings
+        "detector": summary.get("detector", "tridet"),
+        "class_embed": summary.get("class_embed", "learnable"),
         "seeds": seeds,
     }
     for role in ROLES:
         metrics[role] = score_role(predict_dir, role, seeds)
+    if all((predict_dir / f"target_{BKG_MASKED}_seed{s}.jsonl").exists() for s in seeds):
+        metrics["target_bkg_masked"] = score_role(predict_dir, "target", seeds, BKG_MASKED)  # Tab. 2.8
     anchors = dict(np.load(predict_dir / "anchors.npz"))
     metrics["alignment"] = alignment_stats(anchors, summary["class_names"])
     metrics["counts"] = {k: summary[k] for k in ("source_videos", "target_videos", "source_moments", "parameters")
@@ -195,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     selectors = check_scenario_dataset(args.scenario, datasets.scenarios.get(args.scenario), cfg.dataset)
     apply_runtime(runtime)
     counts = predict_run(selectors, spec, args.canonical, args.features, args.models, args.predictions,
-                         cfg.data.layer, cfg.inference, cfg.eval.tsne_level, cfg.eval.tsne_points, runtime.device)
+                         cfg.data.layer, cfg.inference, cfg.eval.tsne_level, cfg.eval.tsne_points, runtime.device,
+                         cfg.eval.mask_bkg)
     print(f"sada_evaluate: {args.scenario}: predicted {counts} → {args.predictions}")
     metrics = evaluate_run(args.predictions, args.models, args.variant, list(cfg.eval.tsne_variants),
                            cfg.eval.tsne_classes, args.metrics, args.plots)

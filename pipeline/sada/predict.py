@@ -4,6 +4,8 @@ For the target domain (the scored one) and the source domain (an in-domain refer
 the domain gap) of ``eval_split``, writes into the output directory:
 
 * ``<role>_seed<k>.jsonl`` — TAL prediction rows ``video-id, t-start, t-end, label, score`` (seconds);
+* ``target_bkgmasked_seed<k>.jsonl`` (when ``sada.eval.mask_bkg``) — the same model's target rows with
+  the background anchors masked out at inference (thesis Tab. 2.8; an oracle: it reads the target GT);
 * ``gt_<role>.json`` — ActivityNet-style ground truth ``{"database": {vid: {subset, duration,
   annotations: [{segment, label}]}}}`` restricted to the model's classes;
 * ``anchors.npz`` — level-``sada.eval.tsne_level`` anchor embeddings of the first seed's model for the t-SNE
@@ -30,6 +32,7 @@ from pipeline.sada.params import SadaConfig, SadaScenario
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import atomic_path, read_json, write_json, write_jsonl
 from pipeline.sada.data import (
+    BKG_MASKED,
     SOURCE,
     TARGET,
     FeatureRecipe,
@@ -66,11 +69,13 @@ def _batch(model, video: TalVideo, recipe: FeatureRecipe) -> dict:
     return move_to_device(collate_videos([video], model.pad_multiple, recipe), device)
 
 
-def predict_videos(model, videos: list[TalVideo], recipe: FeatureRecipe, inference, progress: str = "") -> list[dict]:
-    """Prediction rows of every video, decoded one video per batch on the model's device."""
+def predict_videos(model, videos: list[TalVideo], recipe: FeatureRecipe, inference, progress: str = "",
+                   mask_background: bool = False) -> list[dict]:
+    """Prediction rows of every video, decoded one video per batch on the model's device
+    (``mask_background``: the Tab. 2.8 oracle, see ``SadaDetector.predict``)."""
     rows: list[dict] = []
     for video in tqdm(videos, desc=progress, disable=not progress, leave=False):
-        rows.extend(model.predict(_batch(model, video, recipe), inference))
+        rows.extend(model.predict(_batch(model, video, recipe), inference, mask_background=mask_background))
     return rows
 
 
@@ -111,6 +116,7 @@ def predict_run(
     tsne_level: int,
     tsne_points: int,
     device: str = "cpu",
+    mask_bkg: bool = False,
 ) -> dict:
     """Predictions of every seed's model on both domains' ``eval_split`` videos into ``out_dir`` (which appears
     atomically); returns video counts."""
@@ -121,11 +127,11 @@ def predict_run(
     container, recipe = open_features(features_dir / spec.eval_split)
     with atomic_path(out_dir) as tmp:
         return _predict_into(tmp, seeds, records, container, recipe, selectors, spec, train_dir, layer, inference,
-                             tsne_level, tsne_points, device)
+                             tsne_level, tsne_points, device, mask_bkg)
 
 
 def _predict_into(out_dir: Path, seeds, records, container, recipe, selectors, spec, train_dir, layer, inference,
-                  tsne_level, tsne_points, device) -> dict:
+                  tsne_level, tsne_points, device, mask_bkg=False) -> dict:
     from pipeline.core.checkpoints import load_model
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +151,9 @@ def _predict_into(out_dir: Path, seeds, records, container, recipe, selectors, s
             role_videos[role] = videos
             rows = predict_videos(model, videos, recipe, inference, progress=f"seed {seed} {role}")
             write_jsonl(out_dir / f"{role}_seed{seed}.jsonl", rows)
+            if mask_bkg and role == "target":  # Tab. 2.8: the same model with background anchors masked out
+                rows = predict_videos(model, videos, recipe, inference, mask_background=True)
+                write_jsonl(out_dir / f"{role}_{BKG_MASKED}_seed{seed}.jsonl", rows)
         if i == 0:
             anchors = anchor_sample(model, role_videos["source"] + role_videos["target"], recipe, tsne_level, tsne_points)
     if anchors is not None:
