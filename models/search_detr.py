@@ -34,7 +34,10 @@ Variants (thesis §3.4.2.2):
   decoder layers) are zeroed.
   ``qd_mode="zero"`` is the literal Eq. 3.19; ``"zero_unmatched"`` additionally keeps dropped slots out of
   the Hungarian matching (they are supervised as background), the alternative reading the notes mention.
-* NMS with true temporal IoU (``nms_threshold``, 0.7) in :meth:`SearchDETR.predict`, for every variant.
+* NMS with true temporal IoU (``nms_threshold``) in :meth:`SearchDETR.predict` when set; the predict stage sets
+  it per ``search_vmr.inference.nms_policy`` (default: only for -SA models, as thesis §3.4.2.2).
+* ``anchor_init``: ``random`` (CG-DETR's default, N(0, 1) anchor logits) or ``uniform`` (evenly spread centres,
+  width ``uniform_width``), :func:`init_anchors`.
 
 Why anchors are the default (measured with the earlier anchor decoder on the feature-level world of
 ``tests/_search_world.py``, one seed):
@@ -89,6 +92,21 @@ from models.search_detr_layers import (
 # ----------------------------------------------------------------------------- model
 
 
+def init_anchors(anchor_embed: nn.Embedding, cfg: Any) -> None:
+    """Initialise the (c, w) anchor logits per ``cfg.anchor_init``: ``random`` keeps nn.Embedding's N(0, 1)
+    (CG-DETR's default: centres and widths scattered around 0.5, drawn from the torch seed); ``uniform`` spreads
+    the centres evenly (one jittered cell per query) with width ``cfg.uniform_width``."""
+    if getattr(cfg, "anchor_init", "uniform") == "random":
+        return
+    n = anchor_embed.num_embeddings
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(0)
+        centers = (torch.arange(n) + torch.rand(n, generator=g)) / n
+        anchor_embed.weight[:, 0] = inverse_sigmoid(centers.clamp(0.02, 0.98))
+        anchor_embed.weight[:, 1] = inverse_sigmoid(torch.full((n,), float(getattr(cfg, "uniform_width", 0.1))))
+
+
+
 class SearchDETR(nn.Module):
     """Moment-DETR-style retriever with the -SA / +QD switches; see the module docstring.
 
@@ -130,11 +148,7 @@ class SearchDETR(nn.Module):
             # positional query (self-attention, first cross-attention), the sine of its centre is the spatial
             # query of every cross-attention, and every layer refines the anchor (detached between layers)
             self.anchor_embed = nn.Embedding(cfg.num_queries, 2)
-            with torch.no_grad():
-                g = torch.Generator().manual_seed(0)
-                centers = (torch.arange(cfg.num_queries) + torch.rand(cfg.num_queries, generator=g)) / cfg.num_queries
-                self.anchor_embed.weight[:, 0] = inverse_sigmoid(centers.clamp(0.02, 0.98))
-                self.anchor_embed.weight[:, 1] = inverse_sigmoid(torch.full((cfg.num_queries,), 0.1))
+            init_anchors(self.anchor_embed, cfg)
             self.ref_point_head = MLP(d, d, d, 2)
             self.query_scale = MLP(d, d, d, 2)  # content-dependent scaling of the spatial query (layers > 0)
             self.ref_width_head = MLP(d, d, 1, 2)  # DAB width modulation: (predicted width / anchor width)
@@ -177,10 +191,23 @@ class SearchDETR(nn.Module):
             x = layer(x, pos, pad)
         return x, pos, pad
 
+    def encode_all(self, batch: dict) -> dict:
+        """What the decoder reads: ``memory`` [B, M, d], its ``pos`` and ``pad`` mask, the per-row ``saliency``
+        [B, T], and ``extras`` (outputs other losses need; none here). Subclasses replace the encoder here."""
+        memory, pos, pad = self.encode(batch)
+        T = batch["video"].shape[1]
+        saliency = self.saliency_proj(memory[:, :T]).squeeze(-1)
+        return {"memory": memory, "pos": pos, "pad": pad, "saliency": saliency, "extras": {}}
+
+    def extra_losses(self, out: dict, batch: dict) -> dict:
+        """``{name: (weight, loss)}`` added to the total by :meth:`compute_losses` (none for this model)."""
+        return {}
+
     def forward_outputs(self, batch: dict) -> dict:
         """Raw outputs: per decoder layer ``logits`` [B, Q, 2] and ``spans`` [B, Q, 2] (sigmoid c, w), the
         final layer's as ``pred_logits``/``pred_spans``, ``saliency`` [B, T], and ``query_keep`` [Q]."""
-        memory, pos, pad = self.encode(batch)
+        enc = self.encode_all(batch)
+        memory, pos, pad = enc["memory"], enc["pos"], enc["pad"]
         B, T = batch["video"].shape[:2]
         keep = self.query_keep_mask(memory.device)
         d = self.config.hidden_dim
@@ -214,13 +241,13 @@ class SearchDETR(nn.Module):
             hs = torch.stack(layers)
             spans = torch.stack(spans)
         logits = self.class_embed(hs)
-        saliency = self.saliency_proj(memory[:, :T]).squeeze(-1)
         return {
+            **enc["extras"],
             "layer_logits": logits,
             "layer_spans": spans,
             "pred_logits": logits[-1],
             "pred_spans": spans[-1],
-            "saliency": saliency,
+            "saliency": enc["saliency"],
             "query_keep": keep,
         }
 
@@ -316,6 +343,9 @@ class SearchDETR(nn.Module):
                 aux = aux + weighted.detach()
         loss_sal = self.saliency_loss(out["saliency"], batch)
         total = total + cfg.loss_saliency * loss_sal
+        for name, (w, value) in self.extra_losses(out, batch).items():
+            total = total + w * value
+            result[name] = value.detach()
         result.update({"loss_saliency": loss_sal.detach(), "loss_aux": aux, "loss": total})
         return result
 

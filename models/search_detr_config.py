@@ -39,6 +39,23 @@ class SearchDETRConfig:
     eos_coef: float
     saliency_margin: float
     saliency_pairs: int
+    # CG-DETR's default anchor init is "random": nn.Embedding's N(0, 1) in logit space, i.e. centres and widths
+    # spread around 0.5 (its public code never re-initialises query_embed); "uniform" = centres evenly spread,
+    # width ``uniform_width`` (the earlier default of this project). Defaults here keep old checkpoints loadable.
+    anchor_init: Literal["random", "uniform"] = "uniform"
+    uniform_width: float = 0.1
+    # "hybrid" = models/search_detr.py (Moment-DETR joint encoder + DAB/CG anchor decoder); "cgdetr" =
+    # models/search_cgdetr.py (CG-DETR's adaptive cross-attention with dummy tokens and clip-word correlation)
+    architecture: Literal["hybrid", "cgdetr"] = "hybrid"
+    num_dummies: int = 45
+    dummy_layers: int = 2
+    sent_layers: int = 1
+    moment_layers: int = 1
+    t2v_layers: int = 2
+    total_prompts: int = 10
+    loss_wattn: float = 1.0
+    loss_ms_align: float = 1.0
+    loss_distill: float = 1.0
     nms_threshold: float | None = 0.7
     max_windows: int = 10
     video_dim: int = 0

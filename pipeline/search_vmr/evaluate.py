@@ -12,7 +12,8 @@ moment while ``multi`` queries have more. A violation is an error naming the fil
 Metrics (``pipeline.metrics``): R_m, mAP_m and standard mAP at the benchmark's IoU thresholds, for
 ``caption``/``search`` × ``all``/``single``/``multi``, plus ``original`` (all caption queries of the eval split);
 and the active-decoder-query statistics (``#active``, ``%match P``, ``%match GT``, thesis §3.4.2 / Tab 3.5)
-from the raw per-slot predictions, with the mean #active per moment count (Fig. 3.7).
+from the raw per-slot predictions under ``search_vmr.active_rule`` (:mod:`pipeline.search_vmr.active`), with
+the mean #active per moment count (Fig. 3.7) and the per-slot-index usage (``slots.slots_used``, ``slot_share``).
 
 Every seed's predictions (``<predictions>/seed_<k>/``, seeds listed in ``meta.json``) are scored alone; the
 metrics file keeps the single-run layout with every number replaced by its **mean over seeds**, and adds:
@@ -49,6 +50,7 @@ from pipeline.core.cli import stage_main
 from pipeline.core.params import RuntimeConfig, load_block, spec_entry
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import InputError, read_json, read_jsonl, write_json
+from pipeline.search_vmr.active import active_windows, slot_usage
 
 QUERYSETS = ("caption", "search")
 PARTS = ("single", "multi")
@@ -137,35 +139,47 @@ def _gt_rows(queries: Sequence[GTQuery]) -> list[dict]:
     return [{"qid": q.qid, "relevant_windows": [list(w) for w in q.windows]} for q in queries]
 
 
+def _raw_rows(queries: Sequence[GTQuery], preds: Mapping[str, dict], rule: str, threshold: float) -> list[dict]:
+    """Per-slot rows (before NMS) with the score the active rule compares (:mod:`pipeline.search_vmr.active`)."""
+    return [{"qid": q.qid, "pred_relevant_windows": active_windows(preds[q.qid]["pred_query_windows"], rule,
+                                                                    threshold)} for q in queries]
+
+
 def score_queries(queries: Sequence[GTQuery], preds: Mapping[str, dict], ious: Sequence[float],
                   active_threshold: float, splits: Mapping[str, Sequence[str]] | None = None,
-                  max_windows: int = 10) -> dict:
+                  max_windows: int = 10, active_rule: str = "relative") -> dict:
     """``pipeline.metrics.search_eval`` blocks (``all`` + each split) for ``queries``.
 
-    Ranking metrics use the NMS-filtered ``pred_relevant_windows``; the ``active`` statistics use the raw
+    Ranking metrics use the post-processed ``pred_relevant_windows``; the ``active`` statistics use the raw
     per-slot ``pred_query_windows`` (one window per decoder query, before NMS), as thesis §3.4.2 counts
-    decoder queries, not surviving windows.
+    decoder queries, not surviving windows, under ``active_rule`` (:mod:`pipeline.search_vmr.active`); each
+    block also gets ``slots`` = ``{"slots_used"}`` and ``slot_share`` (index collapse).
     """
     from pipeline.metrics import search_eval
 
     gt = _gt_rows(queries)
     ranked = [{"qid": q.qid, "pred_relevant_windows": preds[q.qid]["pred_relevant_windows"]} for q in queries]
-    raw = [{"qid": q.qid, "pred_relevant_windows": preds[q.qid]["pred_query_windows"]} for q in queries]
+    raw = _raw_rows(queries, preds, active_rule, active_threshold)
     res = search_eval(gt, ranked, ious, splits=splits, max_windows=max_windows)
     act = search_eval(gt, raw, ious[:1], splits=splits, active_threshold=active_threshold, max_windows=None)
+    parts = {"all": [q.qid for q in queries], **{k: list(v) for k, v in (splits or {}).items()}}
     for name, block in res.items():
-        block["active"] = act[name]["active"]
+        block["active"] = {**act[name]["active"], "relative": int(active_rule == "relative")}
+        usage = slot_usage(parts[name], preds, active_rule, active_threshold)
+        block["slots"] = {"slots_used": usage["slots_used"]}
+        block["slot_share"] = usage["slot_share"]
     return res
 
 
-def active_by_moments(queries: Sequence[GTQuery], preds: Mapping[str, dict], threshold: float) -> list[dict]:
+def active_by_moments(queries: Sequence[GTQuery], preds: Mapping[str, dict], threshold: float,
+                      rule: str = "relative") -> list[dict]:
     """Fig. 3.7 rows: mean/std #active decoder queries of the queries with n moments, for each n."""
     from pipeline.metrics import search_eval
 
     groups: dict[int, list[str]] = {}
     for q in queries:
         groups.setdefault(len(q.windows), []).append(q.qid)
-    raw = [{"qid": q.qid, "pred_relevant_windows": preds[q.qid]["pred_query_windows"]} for q in queries]
+    raw = _raw_rows(queries, preds, rule, threshold)
     res = search_eval(_gt_rows(queries), raw, [0.1], splits={f"m{n}": ids for n, ids in groups.items()},
                       active_threshold=threshold, max_windows=None)
     return [{"moments": n, "queries": len(groups[n]), "active_mean": res[f"m{n}"]["active"]["active_mean"],
@@ -196,6 +210,9 @@ def mean_over_seeds(trees: list[dict]) -> dict:
                 out[key] = mean_over_seeds(values)
         elif _is_number(first):
             out[key] = _mean(values)
+        elif isinstance(first, list) and first and all(_is_number(v) for v in first) \
+                and all(isinstance(v, list) and len(v) == len(first) for v in values):
+            out[key] = [float(np.mean(col)) for col in zip(*values)]  # e.g. slot_share: per slot, mean over seeds
         else:
             out[key] = first
     return out
@@ -243,7 +260,7 @@ def evaluate_seed(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_
     bench = spec_entry(cfg.benchmark_specs, benchmark, "search_vmr.benchmark_specs", "benchmark")
     ious = list(bench.iou_thresholds)
     oracle = bool(meta["oracle"])
-    thr, mw = cfg.active_threshold, int(meta["max_windows"])
+    thr, rule, mw = cfg.active_threshold, cfg.active_rule, int(meta["max_windows"])
     metrics: dict = {}
     plots: list[dict] = []
     caption_preds: dict[str, dict] = {}
@@ -251,7 +268,8 @@ def evaluate_seed(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_
         path = canonical_dir / f"{benchmark}.jsonl"
         original = list(gt_queries(read_records(path), bench.eval_split).values())
         caption_preds = read_predictions(pred_dir / "caption.jsonl", [q.qid for q in original])
-        metrics["original"] = score_queries(original, caption_preds, ious, thr, max_windows=mw)["all"]
+        metrics["original"] = score_queries(original, caption_preds, ious, thr, max_windows=mw,
+                                            active_rule=rule)["all"]
     for level in bench.levels:
         ldir = benchmarks_dir / benchmark / level
         search = gt_queries(read_records(ldir / "search.jsonl"), bench.eval_split)
@@ -272,9 +290,10 @@ def evaluate_seed(cfg: SearchVMRConfig, benchmark: str, variant: str, canonical_
             else:
                 preds = read_predictions(pred_dir / f"{level}.jsonl", qids)
             splits = {part: [q.qid for q in proto[qs][part]] for part in PARTS}
-            metrics[level][qs] = score_queries(queries, preds, ious, thr, splits, max_windows=mw)
+            metrics[level][qs] = score_queries(queries, preds, ious, thr, splits, max_windows=mw,
+                                                      active_rule=rule)
             if qs == "search":
-                plots += [{"variant": variant, "level": level, **row} for row in active_by_moments(queries, preds, thr)]
+                plots += [{"variant": variant, "level": level, **row} for row in active_by_moments(queries, preds, thr, rule)]
     return metrics, plots
 
 

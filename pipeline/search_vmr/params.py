@@ -21,6 +21,8 @@ class SearchVMRVariant:
     self_attention: bool | None = None
     qd_rate: float | None = None
     num_queries: int | None = None
+    architecture: Literal["hybrid", "cgdetr"] | None = None  # base model (search_vmr.model.architecture)
+    anchor_init: Literal["random", "uniform"] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +59,15 @@ class SearchVMRInference:
     batch_size: int
     nms_threshold: float | None  # true temporal IoU; null = no NMS
     max_windows: int  # windows kept per query after NMS
+    # which models get NMS: no_sa = only decoders without self-attention (thesis §3.4.2.2 introduces NMS as part
+    # of -SA, Eq. 3.18; CG-DETR's own default is no NMS), all = every variant, none = no variant
+    nms_policy: Literal["no_sa", "all", "none"] = "no_sa"
+
+    def nms_for(self, self_attention: bool) -> float | None:
+        """The NMS IoU threshold a model with/without decoder self-attention gets (None = no NMS)."""
+        if self.nms_policy == "none" or (self.nms_policy == "no_sa" and self_attention):
+            return None
+        return self.nms_threshold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,4 +86,7 @@ class SearchVMRConfig:
     model: SearchDETRConfig
     train: TrainConfig
     inference: SearchVMRInference
-    active_threshold: float  # a decoder query is "active" when its foreground probability ≥ this
+    active_threshold: float  # see active_rule
+    # relative: a decoder query is active when its foreground probability ≥ active_threshold × the query's top
+    # one; absolute: when it is ≥ active_threshold (pipeline/search_vmr/active.py says why relative)
+    active_rule: Literal["relative", "absolute"] = "relative"

@@ -9,7 +9,9 @@ Writes moment_detr-format JSONL rows (``qid``, ``vid``, ``pred_relevant_windows`
 * ``<out>/meta.json``: the variant's label and model settings (echoed into the metrics by the evaluate half).
 
 NMS (``search_vmr.inference.nms_threshold``, true temporal IoU) and ``max_windows`` are applied here, as part
-of the model's decoding, to every variant; changing them reruns the evaluate stage but not training.
+of the model's decoding; ``inference.nms_policy`` says which models get NMS (default ``no_sa``: only decoders
+without self-attention, as the thesis introduces NMS with -SA, §3.4.2.2; base CG-DETR runs without NMS, as its
+public code does). Changing them reruns the evaluate stage but not training.
 
 The oracle (``train_queries: search``) has one model per level and predicts only its own level.
 
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from models.search_cgdetr import CGDETR
 from models.search_detr import SearchDETR
 from pipeline.core.params import RuntimeConfig
 from pipeline.core.runtime import apply_runtime
@@ -87,16 +90,18 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
                     ckpt = seed_models / "model.pt"
                 if not ckpt.exists():
                     raise InputError(f"{ckpt}: no model for seed {seed} (search_vmr.seeds changed? rerun search_train)")
-                model, _ = load_model(ckpt, runtime.device, models=(SearchDETR,))
+                model, _ = load_model(ckpt, runtime.device, models=(SearchDETR, CGDETR))
                 # post-processing is an inference param, not part of the trained model
-                model.config = dataclasses.replace(model.config, nms_threshold=cfg.inference.nms_threshold,
-                                                   max_windows=cfg.inference.max_windows)
+                model.config = dataclasses.replace(
+                    model.config, nms_threshold=cfg.inference.nms_for(model.config.self_attention),
+                    max_windows=cfg.inference.max_windows)
                 rows = predict_dataset(model, ds, cfg.inference.batch_size, runtime.device,
                                        desc=f"{variant} {name} seed {seed}")
                 write_jsonl(seed_out / f"{name}.jsonl", rows)
                 mc = model.config
                 meta = {"label": var.label, "oracle": int(var.train_queries == "search"),
                         "num_queries": mc.num_queries, "qd_rate": mc.qd_rate, "self_attention": int(mc.self_attention),
-                        "nms_threshold": mc.nms_threshold, "max_windows": mc.max_windows}
+                        "nms_threshold": mc.nms_threshold, "max_windows": mc.max_windows,
+                        "architecture": mc.architecture, "anchor_init": mc.anchor_init}
                 print(f"[search_evaluate] predicted {benchmark}-{variant} {name} seed {seed}: {len(rows)} queries")
         write_json(tmp / "meta.json", {**meta, "seeds": [int(s) for s in cfg.seeds]})

@@ -83,10 +83,21 @@ def resolve(cfg: SearchVMRConfig, benchmark: str, variant: str):
     return bench, var, variant_model_config(cfg.model, var)
 
 
+VARIANT_OVERRIDES = ("self_attention", "qd_rate", "num_queries", "architecture", "anchor_init")
+
+
 def variant_model_config(model: SearchDETRConfig, var: SearchVMRVariant) -> SearchDETRConfig:
     """The ``search_vmr.model`` block with the variant's non-null overrides applied."""
-    over = {k: getattr(var, k) for k in ("self_attention", "qd_rate", "num_queries") if getattr(var, k) is not None}
+    over = {k: getattr(var, k) for k in VARIANT_OVERRIDES if getattr(var, k) is not None}
     return dataclasses.replace(model, **over)
+
+
+def model_class(model_cfg: SearchDETRConfig) -> type:
+    """The retriever class of ``model.architecture``: ``cgdetr`` (CG-DETR, the thesis' base) or ``hybrid``."""
+    from models.search_cgdetr import CGDETR
+    from models.search_detr import SearchDETR
+
+    return CGDETR if model_cfg.architecture == "cgdetr" else SearchDETR
 
 
 def training_sets(cfg: SearchVMRConfig, benchmark: str, variant: str, paths: SearchPaths) -> dict[str, SearchVMRDataset]:
@@ -123,13 +134,12 @@ def train_one(dataset: SearchVMRDataset, model_cfg: SearchDETRConfig, cfg: Searc
               out_dir: Path, work_dir: Path, seed: int | None = None, progress: bool = True):
     """Build the model for ``dataset``'s input widths and fit it, resuming from (and saving) the state in
     ``work_dir``; returns ``pipeline.core.training.FitResult``."""
-    from models.search_detr import SearchDETR
     from pipeline.core.training import fit
 
     model_cfg = dataclasses.replace(model_cfg, video_dim=dataset.video_dim(), text_dim=dataset.text_dim())
     seed = runtime.seed if seed is None else seed
     torch.manual_seed(seed)
-    model = SearchDETR(model_cfg)
+    model = model_class(model_cfg)(model_cfg)
     return fit(model, dataset, collate, cfg.train, out_dir, device=runtime.device, precision=runtime.precision,
                seed=seed, workers=runtime.workers, progress=progress, work_dir=work_dir)
 

@@ -137,8 +137,29 @@ def _figure_query_sweep(series: dict[str, list[tuple[int, float, float]]], level
     return True
 
 
+def _base_model(run: dict) -> str:
+    """The base model a run was trained with (older metrics files: the hybrid with uniform anchors)."""
+    c = run["cfg"]
+    arch = {"cgdetr": "CG-DETR", "hybrid": "hybrid"}.get(c.get("architecture", "hybrid"), c.get("architecture"))
+    return f"{arch}, {c.get('anchor_init', 'uniform')} anchors"
+
+
 def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int = 2) -> str:
-    """Markdown for one benchmark's runs."""
+    """Markdown for one benchmark's runs, one set of tables per base model (architecture × anchor init)."""
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        groups.setdefault(_base_model(r), []).append(r)
+    parts = []
+    for i, (model, group) in enumerate(sorted(groups.items(), key=lambda kv: not kv[0].startswith("CG-DETR, random"))):
+        tag = name if i == 0 else f"{name}_{model.replace(', ', '_').replace(' ', '_').replace('-', '').lower()}"
+        body = _render_group(name, tag, group, reports_dir, digits)
+        if body:
+            parts.append(body.replace(f"### {name}\n", f"### {name} — {model}\n", 1))
+    return "\n\n".join(parts)
+
+
+def _render_group(name: str, tag: str, runs: list[dict], reports_dir: Path, digits: int = 2) -> str:
+    """Markdown for the runs of one base model (figures named by ``tag``)."""
     ious = _ious(runs)
     levels = _levels(runs)
     if not ious or not levels:
@@ -193,11 +214,13 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
         blk = run["metrics"][ab_level]["search"]["all"]
         a = blk.get("active", {})
         rows.append(["" if sa else "✓", "✓" if q else "", *_block_cells(blk, ious, ("R_m", "mAP_m"), digits),
-                     _active(blk, digits), a.get("match_p_mean"), a.get("match_gt_mean")])
+                     _active(blk, digits), a.get("match_p_mean"), a.get("match_gt_mean"),
+                     (blk.get("slots") or {}).get("slots_used")])
     if rows:
-        out += [f"**Ablation of -SA and +QD** (Tab 3.7 with Tab 3.5's active statistics; {ab_level} search queries).",
+        out += [f"**Ablation of -SA and +QD** (Tab 3.7 with Tab 3.5's active statistics; {ab_level} search queries; "
+                "slots used = decoder-query indices active on ≥ 5 % of the queries, index collapse shows as few).",
                 "", markdown_table(["-SA", "+QD", *[f"{m}@{t}" for m in ("R_m", "mAP_m") for t in ious],
-                                    "#active", "%match P", "%match GT"], rows, digits), ""]
+                                    "#active", "%match P", "%match GT", "slots used"], rows, digits), ""]
 
     # Tab 3.8
     qd_runs = sorted((r for r in runs if r["cfg"].get("self_attention") == 0 and not r["cfg"].get("oracle")
@@ -213,7 +236,7 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
 
     # Fig 3.7 and Fig 3.9
     fig_dir = reports_dir / "figures"
-    fig1 = fig_dir / f"search_vmr_{name}_active_vs_moments.png"
+    fig1 = fig_dir / f"search_vmr_{tag}_active_vs_moments.png"
     pairs = [(lbl, r) for lbl, r in (("base", base), ("-SA+QD", ours)) if r]
     if _figure_active_vs_moments(pairs, ab_level, fig1):
         out += [f"![Active decoder queries vs moments per query ({ab_level}, thesis Fig. 3.7)](figures/{fig1.name})", ""]
@@ -232,7 +255,7 @@ def render_benchmark(name: str, runs: list[dict], reports_dir: Path, digits: int
                                                  blk["mAP_m"][iou_sweep]))
             sweep_rows.append([label, c["num_queries"], _active(blk, digits),
                                _pm(blk["mAP_m"][iou_sweep], blk.get("mAP_m_std", {}).get(iou_sweep), digits)])
-    fig2 = fig_dir / f"search_vmr_{name}_query_sweep.png"
+    fig2 = fig_dir / f"search_vmr_{tag}_query_sweep.png"
     if _figure_query_sweep(series, ab_level, iou_sweep, fig2):
         sweep_rows.sort(key=lambda r: (r[0], r[1]))
         out += [f"**Number of decoder queries** (Fig. 3.9; {ab_level} search queries).", "",
@@ -250,7 +273,9 @@ def render(reports_dir: Path) -> str:
         return ""
     intro = ("Models are trained on caption queries and evaluated on the caption test set and on each search "
              "level (R_m, mAP_m, mAP in %, thesis §3.3.3); `single`/`multi` partition the same moments "
-             "(§3.4.1). #active = decoder queries whose foreground probability reaches "
-             "`search_vmr.active_threshold`. Every cell is the mean ± std over the seeds `search_vmr.seeds` "
+             "(§3.4.1). #active = decoder queries per search query whose foreground probability reaches "
+             "`search_vmr.active_threshold` × that query's top one (`active_rule: relative`; `absolute`: the "
+             "threshold itself), mean ± std. NMS only for -SA models (`search_vmr.inference.nms_policy`, thesis "
+             "§3.4.2.2). Every cell is the mean ± std over the seeds `search_vmr.seeds` "
              "(one model per seed).")
     return "\n\n".join([intro, *parts])
