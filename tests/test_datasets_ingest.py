@@ -88,16 +88,17 @@ def test_shipped_params_sources_validate():
     assert all(sc.dataset in cfg.sources for sc in cfg.scenarios.values())
 
 
-def test_commented_real_sources_in_params_are_valid():
-    """The commented real-mode sources of params.yaml parse and their options are valid adapter options."""
-    lines = (REPO_ROOT / "params.yaml").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if "---- real mode" in line)
-    end = next(i for i, line in enumerate(lines) if i > start and not line.startswith("    #"))
-    body = [line[len("    # "):] for line in lines[start:end] if line.startswith("    # ") and "----" not in line]
-    sources = yaml.safe_load("\n".join(body))
-    assert set(sources) == {"epic_kitchens_100", "charades_ego", "hdepic", "youcook2", "activitynet_captions",
-                            "qvhighlights", "charades_sta", "tacos"}
-    cfg = build(DatasetsConfig, {"policy": "clip", "sources": sources}, "datasets")
+def test_real_profile_sources_are_valid(tmp_path):
+    """The thesis datasets of profiles/real.yaml parse, live at data/raw/<name>, cover every adapter, and their
+    options are valid adapter options."""
+    from pipeline.profiles import apply_profile
+
+    out = tmp_path / "params.yaml"
+    apply_profile(REPO_ROOT / "params.yaml", REPO_ROOT / "profiles/real.yaml", out)
+    cfg = load_block(DatasetsConfig, out)
+    assert set(cfg.sources) == {"epic_kitchens_100", "charades_ego", "hdepic", "youcook2", "activitynet_captions",
+                                "qvhighlights", "charades_sta", "tacos"}
+    assert all(source.root == f"data/raw/{name}" for name, source in cfg.sources.items())
     assert {s.format for s in cfg.sources.values()} == set(ingest.ADAPTERS)
     for name, source in cfg.sources.items():
         ingest.adapter_for(name, source)
