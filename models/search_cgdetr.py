@@ -119,7 +119,7 @@ class CGDETR(SearchDETR):
 
     def encode_all(self, batch: dict) -> dict:
         """Dummy encoding → adaptive cross-attention → global token → video encoder (module docstring)."""
-        cfg, d, nd = self.config, self.config.hidden_dim, self.config.num_dummies
+        d, nd = self.config.hidden_dim, self.config.num_dummies
         video, text, vmask, tmask = batch["video"], batch["text"], batch["video_mask"], batch["text_mask"]
         B, T, _ = video.shape
         v = self.video_proj(video) + self.token_type.weight[1]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.sada.backbone import AffineDropPath, ChannelLayerNorm, MaskedConv1D, downsample_mask
+from models.sada.backbone import AffineDropPath, ChannelLayerNorm, MaskedConv1D, MaskedPyramid
 
 
 class LocalMaskedMHA(nn.Module):
@@ -90,7 +90,7 @@ class TransformerBlock(nn.Module):
         return out * m, out_mask
 
 
-class ConvTransformerPyramid(nn.Module):
+class ConvTransformerPyramid(MaskedPyramid):
     """Embedding convs + Transformer stem + downsampling Transformer branch → ``arch[2] + 1`` levels
     (same interface as :class:`models.sada.backbone.SGPPyramid`)."""
 
@@ -98,27 +98,8 @@ class ConvTransformerPyramid(nn.Module):
                  mlp_ratio: int, droppath: float):
         super().__init__()
         n_embd, n_stem, n_branch = arch
-        self.embd = nn.ModuleList(
-            MaskedConv1D(input_dim if i == 0 else dim, dim, 3, bias=False) for i in range(n_embd))
-        self.embd_norm = nn.ModuleList(ChannelLayerNorm(dim) for _ in range(n_embd))
+        self._embedding(input_dim, dim, n_embd)
         self.stem = nn.ModuleList(
             TransformerBlock(dim, heads, window, mlp_ratio, False, droppath) for _ in range(n_stem))
         self.branch = nn.ModuleList(
             TransformerBlock(dim, heads, window, mlp_ratio, True, droppath) for _ in range(n_branch))
-
-    @property
-    def num_levels(self) -> int:
-        return len(self.branch) + 1
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        for conv, norm in zip(self.embd, self.embd_norm):
-            x, mask = conv(x, mask)
-            x = F.relu(norm(x)) * mask.to(x.dtype)
-        for block in self.stem:
-            x, mask = block(x, mask)
-        feats, masks = [x], [mask]
-        for block in self.branch:
-            x, mask = block(x, mask)
-            feats.append(x)
-            masks.append(mask)
-        return feats, masks

@@ -153,7 +153,42 @@ class SGPBlock(nn.Module):
         return out * m, mask
 
 
-class SGPPyramid(nn.Module):
+class MaskedPyramid(nn.Module):
+    """The skeleton both TAL backbones share: masked embedding convs (+ channel LayerNorm, ReLU) → ``stem``
+    blocks at full resolution → ``branch`` blocks that each halve the length, one pyramid level per branch
+    block plus the stem's output. Subclasses build ``embd``/``embd_norm`` with :meth:`_embedding` first and then
+    their own ``stem`` and ``branch`` (that order keeps the seeded initialisation of each detector)."""
+
+    embd: nn.ModuleList
+    embd_norm: nn.ModuleList
+    stem: nn.ModuleList
+    branch: nn.ModuleList
+
+    def _embedding(self, input_dim: int, dim: int, n_embd: int) -> None:
+        self.embd = nn.ModuleList(
+            MaskedConv1D(input_dim if i == 0 else dim, dim, 3, bias=False) for i in range(n_embd)
+        )
+        self.embd_norm = nn.ModuleList(ChannelLayerNorm(dim) for _ in range(n_embd))
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.branch) + 1
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        for conv, norm in zip(self.embd, self.embd_norm):
+            x, mask = conv(x, mask)
+            x = F.relu(norm(x)) * mask.to(x.dtype)  # re-mask: ReLU(LN bias) would leak into padding
+        for block in self.stem:
+            x, mask = block(x, mask)
+        feats, masks = [x], [mask]
+        for block in self.branch:
+            x, mask = block(x, mask)
+            feats.append(x)
+            masks.append(mask)
+        return feats, masks
+
+
+class SGPPyramid(MaskedPyramid):
     """Embedding convs + SGP stem + max-pool-downsampling SGP branch → ``arch[2] + 1`` pyramid levels.
 
     ``arch = (embedding convs, stem blocks, branch blocks)``; TriDet/SADA use ``(2, 2, 5)`` = 6 levels with
@@ -173,10 +208,7 @@ class SGPPyramid(nn.Module):
     ):
         super().__init__()
         n_embd, n_stem, n_branch = arch
-        self.embd = nn.ModuleList(
-            MaskedConv1D(input_dim if i == 0 else dim, dim, 3, bias=False) for i in range(n_embd)
-        )
-        self.embd_norm = nn.ModuleList(ChannelLayerNorm(dim) for _ in range(n_embd))
+        self._embedding(input_dim, dim, n_embd)
         self.stem = nn.ModuleList(SGPBlock(dim, 1, k, mlp_dim, False, 0.0, init_std) for _ in range(n_stem))
         self.branch = nn.ModuleList(
             SGPBlock(dim, window, k, mlp_dim, True, droppath, init_std) for _ in range(n_branch)
@@ -184,23 +216,6 @@ class SGPPyramid(nn.Module):
         for module in self.modules():  # the reference backbone zeroes every conv/linear bias
             if isinstance(module, (nn.Conv1d, nn.Linear)) and module.bias is not None:
                 nn.init.zeros_(module.bias)
-
-    @property
-    def num_levels(self) -> int:
-        return len(self.branch) + 1
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        for conv, norm in zip(self.embd, self.embd_norm):
-            x, mask = conv(x, mask)
-            x = F.relu(norm(x)) * mask.to(x.dtype)  # re-mask: ReLU(LN bias) would leak into padding
-        for block in self.stem:
-            x, mask = block(x, mask)
-        feats, masks = [x], [mask]
-        for block in self.branch:
-            x, mask = block(x, mask)
-            feats.append(x)
-            masks.append(mask)
-        return feats, masks
 
 
 class IdentityNeck(nn.Module):

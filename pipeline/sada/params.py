@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from models.sada.config import SadaInferenceConfig, SadaModelConfig, SadaWeights
 from pipeline.core.params import NonNegInt, PositiveInt, Range, TrainConfig

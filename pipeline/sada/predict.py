@@ -28,7 +28,7 @@ from tqdm import tqdm
 from models.sada.detector import SadaDetector
 from pipeline.datasets.params import DatasetScenario
 from models.sada.config import SadaInferenceConfig
-from pipeline.sada.params import SadaConfig, SadaScenario
+from pipeline.sada.params import SadaScenario
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import atomic_path, read_json, write_json, write_jsonl
 from pipeline.sada.data import (
@@ -120,8 +120,6 @@ def predict_run(
 ) -> dict:
     """Predictions of every seed's model on both domains' ``eval_split`` videos into ``out_dir`` (which appears
     atomically); returns video counts."""
-    from pipeline.core.checkpoints import load_model
-
     seeds = [int(s) for s in read_json(train_dir / "summary.json")["seeds"]]
     records = read_records(canonical)
     container, recipe = open_features(features_dir / spec.eval_split)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from models.search_detr_config import SearchDETRConfig
 from pipeline.core.params import TrainConfig
