@@ -61,17 +61,7 @@ def sample_pairs(plans, synth, s_recipe, t_recipe, clips_per_video: int, seed: i
     s_pix, t_pix = corpus.PixelPath(s_recipe), corpus.PixelPath(t_recipe)
     s_parts, t_parts, verbs, vids = [], [], [], []
     for vi, plan in enumerate(plans):
-        rng = np.random.default_rng([seed, vi])
-        n_start = corpus.grid_points(plan, s_recipe) - s_recipe.frames + 1
-        starts, labs = [], []
-        for k in rng.permutation(max(0, n_start)).tolist():
-            lab = corpus.label_window(plan, k / s_recipe.fps, (k + s_recipe.frames) / s_recipe.fps)
-            if lab.kind == "ambiguous":
-                continue
-            starts.append(k)
-            labs.append(lab)
-            if len(starts) == clips_per_video:
-                break
+        starts, labs = corpus.pick_windows(plan, s_recipe, clips_per_video, np.random.default_rng([seed, vi]))
         if not starts:
             continue
         # teacher window centred on the student window: frames j..j+T-1 at (j + 0.5)/t_fps, centre (j + T/2)/t_fps

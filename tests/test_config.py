@@ -96,6 +96,27 @@ def test_load_block_names_the_file(tmp_path):
         load_block(SDSTParams, path=path)
 
 
+@pytest.mark.parametrize("launcher, ok", [("python", True), ("python3", True),
+                                           ("torchrun --standalone --nproc_per_node 8", True),
+                                           ("bash -c 'rm -rf /'", False), ("", False)])
+def test_runtime_launcher_must_be_python_or_torchrun(tmp_path, launcher, ok):
+    """The training stages' cmd is `<runtime.launcher> -m pipeline.<method>.train ...` (dvc.yaml)."""
+    path = tmp_path / "params.yaml"
+    path.write_text("runtime: {device: cpu, seed: 0, workers: 0, precision: fp32, threads: 1, "
+                    f"launcher: \"{launcher}\"}}\n")
+    if ok:
+        assert load_block(RuntimeConfig, path=path).launcher == launcher
+    else:
+        with pytest.raises(ConfigError, match="runtime.launcher"):
+            load_block(RuntimeConfig, path=path)
+
+
+def test_training_stages_start_through_the_launcher():
+    dvc_yaml = (REPO_ROOT / "dvc.yaml").read_text()
+    for method in ("sada", "search_vmr", "sdst"):
+        assert f"${{runtime.launcher}} -m pipeline.{method}.train " in dvc_yaml
+
+
 def test_profile_rejects_unknown_override_keys():
     with pytest.raises(ConfigError, match=r"runtime\.nope"):
         deep_merge({"runtime": {"seed": 0}}, {"runtime": {"nope": 1}})

@@ -162,6 +162,14 @@ class RuntimeConfig:
     workers: NonNegInt  # DataLoader worker processes
     precision: Literal["fp32", "fp16", "bf16"]
     threads: NonNegInt  # torch intra-op threads; 0 = torch's default
+    # How dvc.yaml starts the three training stages: "python" (one process) or a torchrun prefix such as
+    # "torchrun --standalone --nproc_per_node 8" (the stage runs `<launcher> -m pipeline.<method>.train ...`).
+    launcher: str = "python"
+
+    def __post_init__(self):
+        first = self.launcher.split()[0] if self.launcher.strip() else ""
+        if not (first.startswith("python") or first == "torchrun"):
+            raise ConfigError(f"runtime.launcher: must start with python or torchrun, got {self.launcher!r}")
 
 
 @dataclasses.dataclass(frozen=True)

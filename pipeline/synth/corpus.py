@@ -197,6 +197,23 @@ def _index(value: str | None, classes: Sequence[str]) -> int:
     return -1 if value is None else classes.index(value)
 
 
+def pick_windows(plan: VideoPlan, recipe: Any, clips_per_video: int,
+                 rng: np.random.Generator) -> tuple[list[int], list[ClipLabel]]:
+    """Up to ``clips_per_video`` grid starts of ``plan`` in a seeded random order, skipping ambiguous windows
+    (two events half-covering one clip), with their labels. Empty when the video is shorter than one window."""
+    n_start = grid_points(plan, recipe) - recipe.frames + 1
+    starts, labels = [], []
+    for k in rng.permutation(max(0, n_start)).tolist():
+        label = label_window(plan, k / recipe.fps, (k + recipe.frames) / recipe.fps)
+        if label.kind == "ambiguous":
+            continue
+        starts.append(k)
+        labels.append(label)
+        if len(starts) == clips_per_video:
+            break
+    return starts, labels
+
+
 def sample_clips(plans: Sequence[VideoPlan], synth: Any, recipe: Any, clips_per_video: int, seed: int,
                  progress: bool = False, desc: str = "corpus clips") -> ClipSet:
     """Draw up to ``clips_per_video`` non-ambiguous windows per plan (any grid start, seeded) and render them."""
@@ -205,19 +222,7 @@ def sample_clips(plans: Sequence[VideoPlan], synth: Any, recipe: Any, clips_per_
     pixels = PixelPath(recipe)
     parts, labels, vids = [], [], []
     for vi, plan in enumerate(tqdm(plans, desc=desc, disable=not progress, mininterval=2.0)):
-        rng = np.random.default_rng([seed, vi])
-        n_start = grid_points(plan, recipe) - recipe.frames + 1
-        if n_start < 1:
-            continue
-        starts, labs = [], []
-        for k in rng.permutation(n_start).tolist():
-            lab = label_window(plan, k / recipe.fps, (k + recipe.frames) / recipe.fps)
-            if lab.kind == "ambiguous":
-                continue
-            starts.append(k)
-            labs.append(lab)
-            if len(starts) == clips_per_video:
-                break
+        starts, labs = pick_windows(plan, recipe, clips_per_video, np.random.default_rng([seed, vi]))
         if starts:
             parts.append(render_windows(plan, synth, recipe, starts, pixels))
             labels += labs
