@@ -5,7 +5,8 @@
         --work data/features/_work/synth_tal/slowfast/0
 
 Shard ``i`` of ``n`` takes every n-th video of the canonical file sorted by (split, video_id). Each video is
-decoded per the backbone's ``recipe`` (``pipeline.features.decode``) in DataLoader workers while the main
+decoded per the backbone's recipe for this dataset (``features.<backbone>.recipe`` with the dataset's
+``recipe_by_dataset`` entry merged over it; ``pipeline.features.decode``) in DataLoader workers while the main
 process runs the frozen backbone on batches of that video's clips; a video's features never depend on the
 other videos in the shard, so any sharding gives identical features.
 
@@ -201,6 +202,9 @@ def extract_shard(
     """
     from tqdm import tqdm
 
+    # one recipe from here on: the dataset's entry of features.<backbone>.recipe_by_dataset merged over the
+    # backbone's recipe (the model, the windows, the container meta and the work fingerprint all follow it)
+    features = features.for_dataset(backbone, dataset)
     cfg = features.backbone(backbone)
     recipe, decode = cfg.recipe, features.decode
     if model is None:

@@ -16,6 +16,9 @@ from pipeline.core.params import (
 )
 
 
+VIDEO_BACKBONES = ("slowfast", "i3d", "internvideo2", "clip")
+
+
 @dataclasses.dataclass(frozen=True)
 class ClipRecipe:
     """How a backbone samples a video (``pipeline.features.decode``): a grid at ``fps`` (point k at (k+0.5)/fps),
@@ -35,6 +38,30 @@ class ClipRecipe:
 
 
 @dataclasses.dataclass(frozen=True)
+class RecipeOverride:
+    """``features.<backbone>.recipe_by_dataset.<dataset>``: the timing of one dataset's clips, merged over the
+    backbone's ``recipe`` (unset keys keep it). Timing only: ``size``/``resize``/``interpolation`` are the
+    checkpoint's input format, the same for every dataset. ``frames`` also sizes the built backbone
+    (InternVideo2's temporal position embeddings), so change it only where the checkpoint allows."""
+
+    fps: PositiveFloat | None = None
+    frames: PositiveInt | None = None
+    stride: PositiveInt | None = None
+
+    def apply(self, recipe: ClipRecipe) -> ClipRecipe:
+        """``recipe`` with the keys set here replaced (validated like any recipe)."""
+        changes = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return dataclasses.replace(recipe, **changes)
+
+
+RecipeTable = dict[str, RecipeOverride]  # dataset → override; every key must be a dataset the backbone extracts
+
+
+def _no_overrides() -> RecipeTable:
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
 class SlowFastFeatures:
     """``features.slowfast``: pytorchvideo SlowFast-R50 (width 64, beta 8, alpha 4 = the hub model)."""
 
@@ -43,6 +70,7 @@ class SlowFastFeatures:
     width: PositiveInt = 64  # stem width of the slow pathway; feature dim = 32·width + 32·width/beta
     beta: PositiveInt = 8  # slow/fast channel ratio
     alpha: PositiveInt = 4  # slow/fast frame-rate ratio
+    recipe_by_dataset: RecipeTable = dataclasses.field(default_factory=_no_overrides)  # see RecipeOverride
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +80,7 @@ class I3DFeatures:
     recipe: ClipRecipe
     checkpoint: str | None = None
     width: PositiveInt = 64
+    recipe_by_dataset: RecipeTable = dataclasses.field(default_factory=_no_overrides)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +109,7 @@ class InternVideo2Features:
     pooling: Literal["adaptive", "cls", "avg"]
     arch: InternVideo2Arch
     checkpoint: str | None = None  # local stage-2 .pt (vision_encoder.* is loaded); None = random init
+    recipe_by_dataset: RecipeTable = dataclasses.field(default_factory=_no_overrides)  # thesis: 0.5/1/3 fps rows
 
     def __post_init__(self):
         if not self.layers or any(not 1 <= ly <= self.arch.depth for ly in self.layers):
@@ -103,6 +133,7 @@ class ClipFeatures:
     model: ClipModel
     layers: list[PositiveInt]  # 1-based
     pooling: Literal["cls", "avg", "embed"] = "cls"
+    recipe_by_dataset: RecipeTable = dataclasses.field(default_factory=_no_overrides)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,15 +283,35 @@ class FeaturesConfig:
         if self.num_shards < 1 or list(self.shards) != list(range(self.num_shards)):
             raise ConfigError(f"features.shards must be [0 .. num_shards-1] = {list(range(self.num_shards))}, "
                               f"got {self.shards}")
-        unknown = sorted(set(self.datasets) - {"slowfast", "i3d", "internvideo2", "clip"})
+        unknown = sorted(set(self.datasets) - set(VIDEO_BACKBONES))
         if unknown:
             raise ConfigError(f"features.datasets: unknown backbone(s) {unknown}")
+        for name in VIDEO_BACKBONES:  # an override for a dataset the backbone never extracts is a typo
+            listed = self.datasets.get(name, [])
+            for dataset in getattr(self, name).recipe_by_dataset:
+                if dataset not in listed:
+                    raise ConfigError(f"features.{name}.recipe_by_dataset.{dataset}: unknown dataset (not in "
+                                      f"features.datasets.{name}: {listed})")
 
     def backbone(self, name: str) -> Any:
         """The config block of video backbone ``name``."""
-        if name not in ("slowfast", "i3d", "internvideo2", "clip"):
+        if name not in VIDEO_BACKBONES:
             raise ConfigError(f"unknown video backbone {name!r} (slowfast | i3d | internvideo2 | clip)")
         return getattr(self, name)
+
+    def recipe(self, name: str, dataset: str) -> ClipRecipe:
+        """The clip recipe backbone ``name`` uses on ``dataset``: its ``recipe`` with the dataset's
+        ``recipe_by_dataset`` entry merged over it (the recipe itself when there is none)."""
+        cfg = self.backbone(name)
+        override = cfg.recipe_by_dataset.get(dataset)
+        return override.apply(cfg.recipe) if override is not None else cfg.recipe
+
+    def for_dataset(self, name: str, dataset: str) -> "FeaturesConfig":
+        """``self`` with backbone ``name``'s block resolved for ``dataset``: ``recipe`` = ``self.recipe(name,
+        dataset)`` and no per-dataset table left, so everything downstream (the built model, container meta,
+        the resumable-work fingerprint) reads one recipe and no other dataset's override touches it."""
+        cfg = dataclasses.replace(self.backbone(name), recipe=self.recipe(name, dataset), recipe_by_dataset={})
+        return dataclasses.replace(self, **{name: cfg})
 
     def checkpoint_key(self, name: str) -> tuple[str, str | None]:
         """(dotted params key, value) of backbone ``name``'s weights file (CLIP keeps it under ``model``)."""

@@ -3,12 +3,20 @@
 ``sampling_kwargs`` and ``engine_kwargs`` build the requests as plain dicts, so tests check them without vLLM
 installed; ``VLLMBackend.generate`` passes them to ``vllm.SamplingParams`` / ``vllm.LLM``. Prefix caching is
 switched on: every agent prompt starts with the same few-shot block.
+
+Prompts are sent as plain completion text, exactly as the transformers backend sees them (no chat template:
+the few-shot prompts end in ``Query:``-style cues and both backends must answer the same text under the same
+cache semantics). Before a batch is sent, every prompt plus its ``max_new_tokens`` is checked against
+``querygen.llm.max_model_len`` (``check_prompt_lengths``): vLLM refuses an over-long prompt (recent releases
+fail the whole call) and cuts one that leaves too little room (a capped, rejected answer); an aggregator prompt
+of a very large group can be either, so the stage stops first with the key to raise.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from pipeline.core.params import ConfigError
 from pipeline.querygen.llm import Completion, GenParams, GenStats
 
 
@@ -29,6 +37,17 @@ def engine_kwargs(model: str, tensor_parallel_size: int, dtype: str, gpu_memory_
     if max_model_len > 0:
         kw["max_model_len"] = max_model_len
     return kw
+
+
+def check_prompt_lengths(lengths: list[int], max_model_len: int, max_new_tokens: int) -> None:
+    """Raise ``ConfigError`` naming ``querygen.llm.max_model_len`` when a prompt of ``lengths`` (tokens) plus
+    ``max_new_tokens`` does not fit (0 = the model's own length: not checked here)."""
+    if max_model_len <= 0 or not lengths:
+        return
+    worst = max(lengths)
+    if worst + max_new_tokens > max_model_len:
+        raise ConfigError(f"querygen.llm.max_model_len: a prompt of {worst} tokens + {max_new_tokens} new tokens "
+                          f"exceeds {max_model_len}; raise it (Gemma 3 12B supports 131072)")
 
 
 def vllm_model_id(model: str, dtype: str) -> str:
@@ -54,11 +73,15 @@ class VLLMBackend:
         self.model_id = vllm_model_id(model, dtype)
         self.engine = vllm.LLM(**engine_kwargs(model, tensor_parallel_size, dtype, gpu_memory_utilization,
                                                max_model_len))
+        self.max_model_len = max_model_len
         self.stats = GenStats()
 
     def generate(self, prompts: list[str], params: GenParams) -> list[Completion]:
         """Completions (vLLM already drops the stop string; ``finish_reason`` "length" = hit the token cap)."""
         t0 = time.perf_counter()
+        if self.max_model_len > 0:
+            tok = self.engine.get_tokenizer()
+            check_prompt_lengths([len(tok.encode(p)) for p in prompts], self.max_model_len, params.max_new_tokens)
         outs = self.engine.generate(prompts, self.vllm.SamplingParams(**sampling_kwargs(params)), use_tqdm=False)
         texts = [Completion(o.outputs[0].text, o.outputs[0].finish_reason == "length") for o in outs]
         self.stats.prompts += len(prompts)
