@@ -1,6 +1,7 @@
 """Real-scale rehearsal (issue 17, part A): the thesis datasets' shapes through each method's real model.
 
     python benchmarks/rehearsal.py --method all --iters 5 --out reports/rehearsal [--videos N] [--workers 0]
+        [--val-limit N | --no-predict]
 
 Not a DVC stage. For each method it merges ``profiles/real.yaml`` over ``params.yaml`` into a temp params
 file (``pipeline.profiles.apply_profile``), loads the method's block from it (``load_block``), writes feature
@@ -14,7 +15,12 @@ videos, see ``--videos``) with the project's container writer, then measures on 
   bytes of all layers out of the memory map, ``random_read_ms`` also converts them to float32), and the open time of a
   10,000-item container index at the same row dims (1 row per item: open cost is the index, the array is
   memory-mapped);
-* ``projected_hours`` = thesis epochs × thesis train items / ``step_samples_per_s`` / 3600.
+* ``projected_hours`` = thesis epochs × thesis train items / ``step_samples_per_s`` / 3600;
+* then (unless ``--no-predict``) the predict path and evaluator of the method at the validation split's real
+  size (``rehearsal_eval.py``): ``predict_samples_per_s``, ``evaluate_s``, ``val_load_s``, ``val_items``,
+  ``predict_projected_full_s`` (``--val-limit``), ``val_containers``, ``peak_memory_with_predict_gb``.
+
+Measurement helpers live in ``rehearsal_measure.py`` (shared with ``gpu_check.py`` and ``profile_sdst.py``).
 
 Writes ``<out>/<method>.json`` atomically. Shapes (per method, ``SHAPES``): SDST = QVHighlights (7,218 train
 queries, 75 rows of 2 s, video 768-d × 5 layers, text 1024-d × 5 layers, 32 tokens); search VMR = HD-EPIC-like
@@ -26,22 +32,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipeline.core.io import write_json  # noqa: E402
 from pipeline.datasets.schema import Moment, VideoRecord, write_records  # noqa: E402
-from pipeline.features.container import FeatureContainer, container_paths, write_container  # noqa: E402
+from pipeline.features.container import FeatureContainer, write_container  # noqa: E402
+from rehearsal_measure import (  # noqa: E402
+    container_stats,
+    index_scale_open,
+    measure_loader,
+    measure_step,
+    peak_rss_gb,
+    structured_rows,
+)
 
 METHODS = ("sdst", "search_vmr", "sada")
 
@@ -63,129 +77,39 @@ class Shapes:
     window: float = 2.0
     train_items: int = 0  # thesis train items per epoch (queries, or SADA source/target pairs)
     train_items_note: str = ""
+    val_videos: int = 0  # the validation split's real size (rehearsal_eval.py): videos ...
+    val_queries_per_video: int = 1  # ... × queries (SADA: labelled segments) per video
+    val_items_note: str = ""
 
 
 SHAPES: dict[str, Shapes] = {
     "sdst": Shapes("qvhighlights (QVHighlights)", videos=128, rows=(75, 75), video_dim=768,
                    video_layers=(36, 37, 38, 39, 40), text_dim=1024, text_layers=(15, 16, 17, 18, 19), tokens=32,
                    time_step=2.0, window=2.0, train_items=7218,
-                   train_items_note="QVHighlights train queries (thesis / Moment-DETR split)"),
+                   train_items_note="QVHighlights train queries (thesis / Moment-DETR split)",
+                   val_videos=775, val_queries_per_video=2,
+                   val_items_note="QVHighlights val: 1,550 queries (775 generated videos × 2)"),
     "search_vmr": Shapes("hdepic (HD-EPIC-like 500-row windows at 3 fps)", videos=96, rows=(500, 500),
                          video_dim=768, video_layers=(36, 37, 38, 39, 40), text_dim=1024,
                          text_layers=(15, 16, 17, 18, 19), tokens=24, time_step=1 / 3, window=4 / 3,
                          train_items=47563,
                          train_items_note="ASSUMED: 80% of HD-EPIC's ~59.5k narrations (the thesis gives no count "
-                                          "of its window/caption training items); scale projected_hours linearly"),
+                                          "of its window/caption training items); scale projected_hours linearly",
+                         val_videos=177, val_queries_per_video=67,
+                         val_items_note="ASSUMED: 20% of HD-EPIC's ~59.5k narrations ≈ 177 500-row windows × 67 "
+                                        "moments = 11,859; every 4th moment joins the previous one's query "
+                                        "(multi-moment, as a search level groups them): 8,850 queries"),
     "sada": Shapes("epic_kitchens_100 (EPIC-KITCHENS-100, SlowFast)", videos=24, rows=(1200, 3600),
                    video_dim=2304, video_layers=(1,), time_step=16 / 30, window=32 / 30, queries_per_video=40,
                    train_items=495,
                    train_items_note="upper bound: EPIC-100 has 495 train videos; an epoch = max(source, target) "
-                                    "videos of a scenario, so S1-S6 epochs are shorter"),
+                                    "videos of a scenario, so S1-S6 epochs are shorter",
+                   val_videos=138, val_queries_per_video=70,
+                   val_items_note="EPIC-KITCHENS-100 val: 138 videos, ~70 segments each (9,668 in all)"),
 }
 
 
-# ----------------------------------------------------------------------------- measurement helpers
-
-
-def peak_rss_gb() -> float:
-    """Peak resident set size of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def structured_rows(rng: np.random.Generator, n: int, layers: int, dim: int, proj: np.ndarray) -> np.ndarray:
-    """Cheap non-random-looking features ``[n, layers, dim]``: a per-item base vector plus a slow temporal
-    drift along a few shared directions (``proj``), per layer scaled; float16 like real extraction."""
-    base = rng.standard_normal(dim).astype(np.float32)
-    t = np.arange(n, dtype=np.float32)[:, None]
-    drift = np.sin(t * rng.uniform(0.02, 0.3, proj.shape[0]) + rng.uniform(0, 6.3, proj.shape[0])) @ proj
-    rows = base[None] + drift  # [n, dim]
-    return np.stack([rows * (1 + 0.1 * k) for k in range(layers)], axis=1).astype(np.float16)
-
-
-def container_stats(prefix: Path, reads: int, seed: int = 0) -> dict[str, float]:
-    """Bytes on disk, open time and mean random-read cost (slice + float32 copy) of a container."""
-    npy, idx = container_paths(prefix)
-    t0 = time.perf_counter()
-    c = FeatureContainer(prefix)
-    open_s = time.perf_counter() - t0
-    ids = list(c.keys())
-    pick = np.random.default_rng(seed).integers(0, len(ids), reads)
-    t0 = time.perf_counter()
-    for i in pick:
-        np.array(c[ids[i]])  # the item's stored bytes (all layers, float16) out of the memory map
-    raw_ms = (time.perf_counter() - t0) / reads * 1e3
-    t0 = time.perf_counter()
-    for i in pick:
-        np.asarray(c[ids[i]], dtype=np.float32)
-    read_ms = (time.perf_counter() - t0) / reads * 1e3
-    return {"items": len(ids), "array_bytes": npy.stat().st_size, "index_bytes": idx.stat().st_size,
-            "shape": list(c.array.shape), "item_bytes": int(c.array.nbytes // max(1, c.array.shape[0]))
-            * int(np.mean([n for _, n in c.items.values()])), "open_s": open_s, "random_read_raw_ms": raw_ms,
-            "random_read_ms": read_ms}
-
-
-def index_scale_open(work: Path, layers: int, dim: int, n: int = 10_000) -> dict[str, float]:
-    """Open time of an ``n``-item container with these row dims (1 row per item, page cache warm)."""
-    prefix = work / f"scale_{n}"
-    row = np.zeros((1, layers, dim), dtype=np.float16)
-    write_container(prefix, ((f"video_{i:05d}", row) for i in range(n)), meta={"layers": list(range(layers))})
-    t0 = time.perf_counter()
-    c = FeatureContainer(prefix)
-    open_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for i in np.random.default_rng(0).integers(0, n, 1000):
-        np.asarray(c[f"video_{i:05d}"], dtype=np.float32)
-    return {"items": n, "open_s": open_s, "random_read_ms": (time.perf_counter() - t0)}  # 1000 reads → ms each
-
-
-def measure_loader(dataset, collate: Callable, batch: int, iters: int, workers: int) -> tuple[list, float]:
-    """``iters`` batches through a shuffled ``DataLoader``; returns (batches, samples/s of the data path)."""
-    import torch
-
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, collate_fn=collate,
-                                         num_workers=workers, drop_last=False,
-                                         generator=torch.Generator().manual_seed(0))
-    batches, samples = [], 0
-    t0 = time.perf_counter()
-    it = iter(loader)
-    while len(batches) < iters:
-        try:
-            b = next(it)
-        except StopIteration:  # a small generated set: start another epoch
-            it = iter(loader)
-            continue
-        batches.append(b)
-        samples += batch_len(b)
-    return batches, samples / (time.perf_counter() - t0)
-
-
-def batch_len(b: Any) -> int:
-    """Dataset items in a collated batch (SADA batches hold source + target videos: one item = one pair)."""
-    if "feats" in b:
-        return int(b["feats"].shape[0]) // 2
-    return int(b["video"].shape[0])
-
-
-def measure_step(model, batches: list, lr: float, weight_decay: float, grad_clip: float) -> tuple[float, float]:
-    """Forward + backward + AdamW over ``batches`` (the first one warms up, untimed); (samples/s, last loss)."""
-    import torch
-
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
-    model.train()
-    samples, elapsed, loss = 0, 0.0, float("nan")
-    for k, b in enumerate(batches):
-        t0 = time.perf_counter()
-        out = model(b)
-        opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        loss = float(out["loss"].detach())
-        if k > 0 or len(batches) == 1:
-            elapsed += time.perf_counter() - t0
-            samples += batch_len(b)
-    return samples / elapsed, loss
+# ----------------------------------------------------------------------------- params and data
 
 
 def real_params(work: Path) -> Path:
@@ -242,7 +166,21 @@ def write_features(work: Path, shapes: Shapes, recs: list[VideoRecord], lengths:
 
 
 # ----------------------------------------------------------------------------- per-method setups
-# Each returns (dataset, collate, model, train config, epochs, notes): the method's own classes at real dims.
+
+
+class Built(NamedTuple):
+    """What a per-method setup returns: the method's own train dataset, collate and model at real dims, its train
+    config, the thesis' epoch count, notes, the container prefixes, and ``context`` (the method's params block
+    and spec objects, for the predict / evaluate half in ``rehearsal_eval.py``)."""
+
+    dataset: Any
+    collate: Callable
+    model: Any
+    train: Any
+    epochs: int
+    notes: str
+    prefixes: dict[str, Path]
+    context: dict[str, Any]
 
 
 def setup_sdst(work: Path, params: Path, shapes: Shapes):
@@ -271,8 +209,8 @@ def setup_sdst(work: Path, params: Path, shapes: Shapes):
         model.set_input_stats(*[torch.as_tensor(x) for x in feature_stats(ds)])
     train = train_config(cfg, name)
     notes = f"levels video {config.video_layers} text {config.text_layers}, num_queries {config.num_queries}"
-    return ds, functools.partial(collate, min_len=spec.min_len), model, train, train.epochs, notes, \
-        {"video": vprefix, "text": tprefix}
+    return Built(ds, functools.partial(collate, min_len=spec.min_len), model, train, train.epochs, notes,
+                 {"video": vprefix, "text": tprefix}, {"cfg": cfg, "spec": spec})
 
 
 def setup_search_vmr(work: Path, params: Path, shapes: Shapes):
@@ -295,7 +233,8 @@ def setup_search_vmr(work: Path, params: Path, shapes: Shapes):
     model = model_class(model_cfg)(model_cfg)
     notes = (f"architecture {model_cfg.architecture}, max_video_len {cfg.data.max_video_len}, "
              f"max_text_len {cfg.data.max_text_len}, video layer {cfg.data.video_layer}")
-    return ds, collate, model, cfg.train, cfg.train.epochs, notes, {"video": vprefix, "text": tprefix}
+    return Built(ds, collate, model, cfg.train, cfg.train.epochs, notes, {"video": vprefix, "text": tprefix},
+                 {"cfg": cfg, "bench": bench})
 
 
 def setup_sada(work: Path, params: Path, shapes: Shapes):
@@ -330,16 +269,22 @@ def setup_sada(work: Path, params: Path, shapes: Shapes):
     notes = (f"detector {det_cfg.model.detector}, align {det_cfg.align}, embed_dim {det_cfg.model.embed_dim}, "
              f"max_seq_len {cfg.data.max_seq_len}; one item = a (source, target) pair; load_videos holds every "
              f"video as float32 in RAM (not memory-mapped)")
-    return ds, PairCollate(model.pad_multiple, recipe), model, train, train.epochs, notes, {"video": vprefix}
+    return Built(ds, PairCollate(model.pad_multiple, recipe), model, train, train.epochs, notes, {"video": vprefix},
+                 {"cfg": cfg, "spec": spec, "classes": classes})
 
 
 SETUPS = {"sdst": setup_sdst, "search_vmr": setup_search_vmr, "sada": setup_sada}
 
 
 def rehearse(method: str, iters: int, out: Path | None, shapes: Shapes | None = None, batch: int | None = None,
-             workers: int = 0, threads: int = 1, reads: int = 200, scale_items: int = 10_000) -> dict:
-    """Run one method's rehearsal (see the module docstring); writes ``out/<method>.json`` when ``out``."""
+             workers: int = 0, threads: int = 1, reads: int = 200, scale_items: int = 10_000,
+             predict: bool = True, val_limit: int | None = None) -> dict:
+    """Run one method's rehearsal (see the module docstring); writes ``out/<method>.json`` when ``out``.
+    ``predict``: also the predict + evaluate half at validation size (``rehearsal_eval.py``; ``val_limit``
+    bounds the predicted items, the time is then projected to the full split)."""
     import torch
+
+    from rehearsal_eval import predict_and_evaluate
 
     if method not in SETUPS:
         raise ValueError(f"unknown method {method!r} (known: {sorted(SETUPS)})")
@@ -349,14 +294,18 @@ def rehearse(method: str, iters: int, out: Path | None, shapes: Shapes | None = 
         work = Path(tmp)
         params = real_params(work)
         t0 = time.perf_counter()
-        ds, collate, model, train, epochs, notes, prefixes = SETUPS[method](work, params, shapes)
+        built = SETUPS[method](work, params, shapes)
+        ds, model, train, epochs = built.dataset, built.model, built.train, built.epochs
         setup_s = time.perf_counter() - t0
         bs = batch or train.batch_size
-        containers = {k: container_stats(p, reads) for k, p in prefixes.items()}
+        containers = {k: container_stats(p, reads) for k, p in built.prefixes.items()}
         scale = (index_scale_open(work, len(shapes.video_layers), shapes.video_dim, scale_items)
                  if scale_items else None)
-        batches, loader_sps = measure_loader(ds, collate, bs, iters, workers)
+        batches, loader_sps = measure_loader(ds, built.collate, bs, iters, workers)
         step_sps, loss = measure_step(model, batches, train.lr, train.weight_decay, train.grad_clip)
+        train_peak = peak_rss_gb()  # before the val split is generated (ru_maxrss never goes down)
+        evaluation = (predict_and_evaluate(method, work, built, shapes, _videos, write_features, val_limit)
+                      if predict else {})
     report = {
         "method": method,
         "dataset": shapes.dataset,
@@ -364,17 +313,20 @@ def rehearse(method: str, iters: int, out: Path | None, shapes: Shapes | None = 
         "batch_size": bs, "profile_batch_size": train.batch_size, "iterations": iters,
         "step_samples_per_s": step_sps, "step_it_per_s": step_sps / bs,
         "loader_samples_per_s": loader_sps, "loader_over_step": loader_sps / step_sps,
-        "peak_memory_gb": peak_rss_gb(),
+        "peak_memory_gb": train_peak, **evaluation,
+        **({"peak_memory_with_predict_gb": peak_rss_gb()} if predict else {}),
         "containers": containers, "index_scale_open": scale,
-        "shapes": {k: v for k, v in dataclasses.asdict(shapes).items() if k != "train_items_note"},
+        "shapes": {k: v for k, v in dataclasses.asdict(shapes).items() if not k.endswith("_note")},
         "generated_items": len(ds),
         "trainable_params": int(sum(p.numel() for p in model.parameters() if p.requires_grad)),
         "thesis_epochs": epochs, "thesis_train_items": shapes.train_items,
         "projected_hours": epochs * shapes.train_items / step_sps / 3600,
         "last_loss": loss, "setup_s": setup_s,
-        "notes": [notes, shapes.train_items_note,
+        "notes": [built.notes, shapes.train_items_note,
                   f"{shapes.videos} generated videos (a subsample; per-item dims real)",
-                  "peak_memory_gb is the process' peak RSS incl. data generation",
+                  "peak_memory_gb is the process' peak RSS incl. data generation, before the val split",
+                  *([shapes.val_items_note, "val_metrics come from a model trained for a few steps on generated "
+                     "features: a smoke check of the evaluator, not a result"] if predict else []),
                   "step time excludes the first (warm-up) step"],
     }
     if out is not None:
@@ -407,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=None, help="generated videos per method (default: SHAPES)")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for the loader measurement")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--no-predict", action="store_true", help="skip predict + evaluate at validation size")
+    parser.add_argument("--val-limit", type=int, default=None,
+                        help="predict/score at most this many val items (time projected to the full split)")
+    parser.add_argument("--val-videos", type=int, default=None, help="val videos per method (default: SHAPES)")
     args = parser.parse_args(argv)
     if args.method == "all":  # one process per method: peak RSS (ru_maxrss) is per process and never goes down
         rest = list(sys.argv[1:] if argv is None else argv)
@@ -416,10 +372,17 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         return 0
     for method in [args.method]:
-        shapes = SHAPES[method] if args.videos is None else dataclasses.replace(SHAPES[method], videos=args.videos)
-        r = rehearse(method, args.iters, args.out, shapes, args.batch, args.workers, args.threads)
+        shapes = SHAPES[method]
+        if args.videos is not None:
+            shapes = dataclasses.replace(shapes, videos=args.videos)
+        if args.val_videos is not None:
+            shapes = dataclasses.replace(shapes, val_videos=args.val_videos)
+        r = rehearse(method, args.iters, args.out, shapes, args.batch, args.workers, args.threads,
+                     predict=not args.no_predict, val_limit=args.val_limit)
+        pred = ("" if args.no_predict else f", predict {r['predict_samples_per_s']:.1f} samples/s over "
+                f"{r['predict_items']}/{r['val_items']} val items, evaluate {r['evaluate_s']:.1f} s")
         print(f"{method}: step {r['step_samples_per_s']:.2f} samples/s, loader {r['loader_samples_per_s']:.1f} "
-              f"samples/s, peak {r['peak_memory_gb']:.2f} GB, projected {r['projected_hours']:.1f} h "
+              f"samples/s, peak {r['peak_memory_gb']:.2f} GB, projected {r['projected_hours']:.1f} h{pred} "
               f"→ {args.out / (method + '.json')}", flush=True)
     return 0
 

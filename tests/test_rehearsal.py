@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,10 +16,17 @@ KEYS = {"step_samples_per_s", "loader_samples_per_s", "peak_memory_gb", "project
         "shapes", "batch_size", "iterations", "notes", "index_scale_open", "loader_over_step"}
 
 TINY = {
-    "sdst": dict(videos=4, rows=(8, 12), video_dim=16, text_dim=12, tokens=5),
-    "search_vmr": dict(videos=4, rows=(20, 30), video_dim=16, text_dim=12, tokens=5),
-    "sada": dict(videos=4, rows=(40, 70), video_dim=16, queries_per_video=3),
+    "sdst": dict(videos=4, rows=(8, 12), video_dim=16, text_dim=12, tokens=5, val_videos=3, val_queries_per_video=2),
+    "search_vmr": dict(videos=4, rows=(20, 30), video_dim=16, text_dim=12, tokens=5, val_videos=2,
+                       val_queries_per_video=6),
+    "sada": dict(videos=4, rows=(40, 70), video_dim=16, queries_per_video=3, val_videos=3, val_queries_per_video=4),
 }
+PREDICT_KEYS = {"val_items", "predict_items", "predict_samples_per_s", "predict_s", "evaluate_s",
+                "predict_projected_full_s", "val_write_s", "val_containers", "val_metrics",
+                "peak_memory_with_predict_gb"}
+# val items of the TINY shapes: SDST queries, SADA videos, search queries (every 4th moment joins the previous
+# one's query: 6 moments → 4 queries per window)
+VAL_ITEMS = {"sdst": 6, "sada": 3, "search_vmr": 8}
 
 
 @pytest.mark.parametrize("method", rehearsal.METHODS)
@@ -26,7 +34,10 @@ def test_rehearse_tiny_writes_report(tmp_path, method):
     shapes = dataclasses.replace(rehearsal.SHAPES[method], **TINY[method])
     r = rehearsal.rehearse(method, iters=2, out=tmp_path, shapes=shapes, batch=2, reads=5, scale_items=50)
     on_disk = json.loads((tmp_path / f"{method}.json").read_text())
-    assert KEYS <= set(on_disk)
+    assert KEYS | PREDICT_KEYS <= set(on_disk)
+    assert on_disk["val_items"] == on_disk["predict_items"] == VAL_ITEMS[method]
+    assert on_disk["predict_samples_per_s"] > 0 and on_disk["evaluate_s"] > 0
+    assert on_disk["predict_projected_full_s"] == pytest.approx(on_disk["predict_s"])
     assert on_disk["step_samples_per_s"] > 0 and on_disk["loader_samples_per_s"] > 0
     assert on_disk["projected_hours"] == pytest.approx(
         r["thesis_epochs"] * r["thesis_train_items"] / r["step_samples_per_s"] / 3600)
@@ -34,6 +45,44 @@ def test_rehearse_tiny_writes_report(tmp_path, method):
     assert on_disk["index_scale_open"]["items"] == 50
     assert on_disk["batch_size"] == 2 and on_disk["iterations"] == 2
     assert r["last_loss"] == r["last_loss"]  # finite training loss (not NaN)
+
+
+def test_val_limit_predicts_fewer_and_projects_the_full_split(tmp_path):
+    shapes = dataclasses.replace(rehearsal.SHAPES["sdst"], **TINY["sdst"])
+    r = rehearsal.rehearse("sdst", iters=2, out=None, shapes=shapes, batch=2, reads=5, scale_items=0, val_limit=2)
+    assert (r["predict_items"], r["val_items"], r["evaluate_items"]) == (2, 6, 6)
+    assert r["predict_projected_full_s"] == pytest.approx(r["predict_s"] * 3)
+    assert r["val_metrics"]["num_queries"] == 6  # the evaluator ran over the full split
+
+
+def test_cover_fills_every_id_from_the_predicted_rows():
+    from rehearsal_eval import cover
+
+    rows = [{"qid": "a", "vid": "v1", "s": 1}, {"qid": "b", "vid": "v2", "s": 2}]
+    out = cover(rows, ["a", "b", "c", "d", "e"], "qid", lambda r, q: {**r, "vid": "v_" + q})
+    assert [(r["qid"], r["vid"], r["s"]) for r in out] == [("a", "v1", 1), ("b", "v2", 2), ("c", "v_c", 1),
+                                                           ("d", "v_d", 2), ("e", "v_e", 1)]
+    assert cover(rows, ["a", "b"], "qid") is rows
+    # TAL rows: several per video, copied as a group
+    tal = [{"video-id": "x", "score": 1}, {"video-id": "x", "score": 2}]
+    assert [r["video-id"] for r in cover(tal, ["x", "y"], "video-id")] == ["x", "x", "y", "y"]
+
+
+def test_no_predict_keeps_the_train_report(tmp_path):
+    shapes = dataclasses.replace(rehearsal.SHAPES["sdst"], **TINY["sdst"])
+    r = rehearsal.rehearse("sdst", iters=2, out=None, shapes=shapes, batch=2, reads=5, scale_items=0, predict=False)
+    assert "predict_samples_per_s" not in r and r["step_samples_per_s"] > 0
+
+
+def test_search_val_split_mixes_single_and_multi_moment_queries():
+    from rehearsal_eval import val_shapes, with_multi_moment
+
+    shapes = dataclasses.replace(rehearsal.SHAPES["search_vmr"], **TINY["search_vmr"])
+    recs, _ = rehearsal._videos(val_shapes(shapes), "test", np.random.default_rng(0))
+    counts = {}
+    for m in with_multi_moment(recs)[0].moments:
+        counts[m.query_id] = counts.get(m.query_id, 0) + 1
+    assert sorted(counts.values()) == [1, 1, 2, 2]
 
 
 def test_unknown_method_is_an_error(tmp_path):
