@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 
 from pipeline.core.io import write_text
 from pipeline.core.cli import stage_main
-from pipeline.core.params import ConfigError, RuntimeConfig, load_block
+from pipeline.core.params import ConfigError, LaunchConfig, RuntimeConfig, load_block
 from pipeline.datasets.params import DatasetsConfig
 from pipeline.features.params import FeaturesConfig
 from pipeline.querygen.params import QuerygenConfig
@@ -36,7 +36,7 @@ from pipeline.synth.params import SynthConfig
 
 # Every params block and its dataclass, in data-flow order (the only place that knows all of them).
 BLOCKS: dict[str, type] = {cls.BLOCK: cls for cls in (
-    RuntimeConfig, SynthConfig, DatasetsConfig, FeaturesConfig, QuerygenConfig, SadaConfig, SearchVMRConfig,
+    RuntimeConfig, LaunchConfig, SynthConfig, DatasetsConfig, FeaturesConfig, QuerygenConfig, SadaConfig, SearchVMRConfig,
     SDSTParams, ClaimsConfig, ReportConfig)}
 
 

@@ -5,7 +5,7 @@ from typing import Literal
 import pytest
 import yaml
 
-from pipeline.core.params import ConfigError, RuntimeConfig, build, load_block, load_params
+from pipeline.core.params import ConfigError, LaunchConfig, RuntimeConfig, build, load_block, load_params
 from pipeline.profiles import BLOCKS, apply_profile, deep_merge
 from pipeline.sdst.params import SDSTParams
 
@@ -99,22 +99,21 @@ def test_load_block_names_the_file(tmp_path):
 @pytest.mark.parametrize("launcher, ok", [("python", True), ("python3", True),
                                            ("torchrun --standalone --nproc_per_node 8", True),
                                            ("bash -c 'rm -rf /'", False), ("", False)])
-def test_runtime_launcher_must_be_python_or_torchrun(tmp_path, launcher, ok):
-    """The training stages' cmd is `<runtime.launcher> -m pipeline.<method>.train ...` (dvc.yaml)."""
+def test_launch_train_must_be_python_or_torchrun(tmp_path, launcher, ok):
+    """The training stages' cmd is `<launch.train> -m pipeline.<method>.train ...` (dvc.yaml)."""
     path = tmp_path / "params.yaml"
-    path.write_text("runtime: {device: cpu, seed: 0, workers: 0, precision: fp32, threads: 1, "
-                    f"launcher: \"{launcher}\"}}\n")
+    path.write_text(f"launch: {{train: \"{launcher}\"}}\n")
     if ok:
-        assert load_block(RuntimeConfig, path=path).launcher == launcher
+        assert load_block(LaunchConfig, path=path).train == launcher
     else:
-        with pytest.raises(ConfigError, match="runtime.launcher"):
-            load_block(RuntimeConfig, path=path)
+        with pytest.raises(ConfigError, match="launch.train"):
+            load_block(LaunchConfig, path=path)
 
 
 def test_training_stages_start_through_the_launcher():
     dvc_yaml = (REPO_ROOT / "dvc.yaml").read_text()
     for method in ("sada", "search_vmr", "sdst"):
-        assert f"${{runtime.launcher}} -m pipeline.{method}.train " in dvc_yaml
+        assert f"${{launch.train}} -m pipeline.{method}.train " in dvc_yaml
 
 
 def test_profile_rejects_unknown_override_keys():

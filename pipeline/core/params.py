@@ -162,14 +162,25 @@ class RuntimeConfig:
     workers: NonNegInt  # DataLoader worker processes
     precision: Literal["fp32", "fp16", "bf16"]
     threads: NonNegInt  # torch intra-op threads; 0 = torch's default
-    # How dvc.yaml starts the three training stages: "python" (one process) or a torchrun prefix such as
-    # "torchrun --standalone --nproc_per_node 8" (the stage runs `<launcher> -m pipeline.<method>.train ...`).
-    launcher: str = "python"
+
+
+@dataclasses.dataclass(frozen=True)
+class LaunchConfig:
+    """``launch``: how dvc.yaml starts the three training stages (``<launch.train> -m pipeline.<method>.train …``).
+
+    ``python`` (one process) or a torchrun prefix such as ``torchrun --standalone --nproc_per_node 8``. A block
+    of its own, not a ``runtime`` key: stages that list ``runtime`` as a params dependency (extraction,
+    pretraining) must not rerun when only the launcher changes; the training stages see it in their cmd.
+    """
+
+    BLOCK: ClassVar[str] = "launch"
+
+    train: str = "python"
 
     def __post_init__(self):
-        first = self.launcher.split()[0] if self.launcher.strip() else ""
+        first = self.train.split()[0] if self.train.strip() else ""
         if not (first.startswith("python") or first == "torchrun"):
-            raise ConfigError(f"runtime.launcher: must start with python or torchrun, got {self.launcher!r}")
+            raise ConfigError(f"launch.train: must start with python or torchrun, got {self.train!r}")
 
 
 @dataclasses.dataclass(frozen=True)
