@@ -15,8 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.common import MLP, grad_reverse
+from models.sada.targets import sum_over_ranks, world_size
 
-ALIGN_TERMS = ("local", "global", "bkg")
+ALIGN_TERMS = ("local", "global", "bkg", "centroid", "wasserstein")
+# Tab. 2.6 baselines on the same anchors: "centroid" = MSTN's semantic loss [83] (with "global" it is MSTN),
+# "wasserstein" = WDGRL's critic [80]. Their constants are the papers' (MSTN θ = 0.7; WDGRL γ = 10).
+MSTN_THETA = 0.7
+WDGRL_GP = 10.0
 CLASS_EMBEDS = ("learnable", "onehot", "random", "sinusoidal")  # thesis Tab. 2.10
 
 
@@ -68,12 +73,38 @@ def pseudo_labels(logits: torch.Tensor, alpha: float) -> torch.Tensor:
     return torch.where(best > alpha, cls + 1, torch.zeros_like(cls))
 
 
-def grouped_bce(logits: torch.Tensor, domains: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+def gradient_penalty(critic: nn.Module, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """WDGRL's ``E[(‖∇ f(x̂)‖ − 1)²]`` on random interpolates ``x̂`` of (detached) source/target rows, paired in
+    order after a random permutation of each side (``min`` of the two counts; torch's RNG)."""
+    n = min(source.shape[0], target.shape[0])
+    if n == 0:
+        return source.new_zeros(())
+    src = source.detach()[torch.randperm(source.shape[0], device=source.device)[:n]]
+    tgt = target.detach()[torch.randperm(target.shape[0], device=target.device)[:n]]
+    mix = torch.rand(n, 1, device=source.device, dtype=source.dtype)
+    points = (mix * src + (1 - mix) * tgt).requires_grad_(True)
+    grad, = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
+    return (grad.norm(dim=-1) - 1).pow(2).mean()
+
+
+def grouped_bce(logits: torch.Tensor, domains: torch.Tensor, groups: torch.Tensor,
+                sync_groups: int = 0) -> torch.Tensor:
     """Σ over (group, domain) cells present of the mean BCE of that cell's domain predictions.
 
     Args:
         logits: ``[N]`` discriminator logits; domains: ``[N]`` in {0, 1}; groups: ``[N]`` non-negative ids.
+        sync_groups: under DDP, the number of group ids (``groups < sync_groups``): the cells' sizes are summed
+            over the ranks and this rank's share is ``world · Σ_cells (its BCE sum / global cell size)``, so the
+            gradient DDP averages equals the single-process one on the global batch. 0 = this batch alone.
     """
+    if sync_groups:
+        world = world_size()
+        bce = F.binary_cross_entropy_with_logits(logits, domains.to(logits.dtype), reduction="none")
+        cell = groups.long() * 2 + domains.long()
+        sums = logits.new_zeros(2 * sync_groups).index_add(0, cell, bce)
+        counts = sum_over_ranks(torch.bincount(cell, minlength=2 * sync_groups).to(bce.dtype))
+        present = counts > 0
+        return world * (sums[present] / counts[present]).sum()
     if logits.numel() == 0:
         return logits.sum()
     bce = F.binary_cross_entropy_with_logits(logits, domains.to(logits.dtype), reduction="none")
@@ -117,6 +148,7 @@ class DomainAlignment(nn.Module):
         if unknown:
             raise ValueError(f"unknown alignment term(s) {sorted(unknown)}; expected a subset of {ALIGN_TERMS}")
         self.grl_coeff = grl_coeff
+        self.num_classes = num_classes
         self.semantic = None
         self.glob = None
         if self.align & {"local", "bkg"}:
@@ -125,6 +157,12 @@ class DomainAlignment(nn.Module):
             self.semantic = nn.ModuleList(MLP(width, hidden, 1, layers) for _ in range(num_levels))
         if "global" in self.align:
             self.glob = nn.ModuleList(MLP(anchor_dim, hidden, 1, layers) for _ in range(num_levels))
+        self.critic = None
+        if "wasserstein" in self.align:  # WDGRL: a domain critic per level (the discriminator's shape)
+            self.critic = nn.ModuleList(MLP(anchor_dim, hidden, 1, layers) for _ in range(num_levels))
+        if "centroid" in self.align:  # MSTN: moving class centroids per level and domain (training state)
+            self.register_buffer("centroids", torch.zeros(num_levels, 2, num_classes + 1, anchor_dim))
+            self.register_buffer("centroid_seen", torch.zeros(num_levels, 2, num_classes + 1, dtype=torch.bool))
 
     @property
     def enabled(self) -> bool:
@@ -136,14 +174,16 @@ class DomainAlignment(nn.Module):
 
     def level_loss(
         self, level: int, anchors: torch.Tensor, classes: torch.Tensor, domains: torch.Tensor,
-        coeff: float | None = None,
+        coeff: float | None = None, sync: bool = False,
     ) -> dict[str, torch.Tensor]:
         """The enabled terms of one level.
 
         Args:
             anchors: ``[N, F]`` valid anchors of both domains; classes: ``[N]`` (GT class for source,
                 pseudo-label for target, 0 = background); domains: ``[N]`` (0 source, 1 target).
+            sync: normalise the cell means by the cells' sizes over all DDP ranks (:func:`grouped_bce`).
         """
+        groups = self.num_classes + 1 if sync else 0
         x = grad_reverse(anchors, self.grl_coeff if coeff is None else coeff)
         terms: dict[str, torch.Tensor] = {}
         if self.semantic is not None:
@@ -153,14 +193,59 @@ class DomainAlignment(nn.Module):
             cls_k, dom_k = classes[keep], domains[keep]
             if use_local:
                 fg = cls_k > 0
-                terms["local"] = grouped_bce(logits[fg], dom_k[fg], cls_k[fg])
+                terms["local"] = grouped_bce(logits[fg], dom_k[fg], cls_k[fg], groups)
             if use_bkg:
                 bg = cls_k == 0
-                terms["bkg"] = grouped_bce(logits[bg], dom_k[bg], cls_k[bg])
+                terms["bkg"] = grouped_bce(logits[bg], dom_k[bg], cls_k[bg], groups)
         if self.glob is not None:
             logits = self.glob[level](x).squeeze(-1)
-            terms["global"] = grouped_bce(logits, domains, torch.zeros_like(domains))
+            terms["global"] = grouped_bce(logits, domains, torch.zeros_like(domains), 1 if sync else 0)
+        if self.critic is not None:
+            terms["wasserstein"] = self.wasserstein_loss(level, x, domains)
+        if "centroid" in self.align:
+            ramp = self.grl_coeff if coeff is None else coeff
+            terms["centroid"] = ramp * self.centroid_loss(level, anchors, classes, domains)
         return terms
+
+    def wasserstein_loss(self, level: int, x: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
+        """WDGRL [80] behind the GRL: ``−(E_s f − E_t f) + γ·GP``. Minimising it trains the critic ``f`` to
+        estimate the Wasserstein-1 distance (Kantorovich dual, Lipschitz by the gradient penalty); the reversed
+        gradient makes the anchors ``x`` descend that distance. One critic step per detector step (WDGRL
+        trains the critic several inner steps; the shared training loop has one optimiser step)."""
+        src, tgt = x[domains == 0], x[domains == 1]
+        if src.shape[0] == 0 or tgt.shape[0] == 0:
+            return x.sum() * 0.0
+        critic = self.critic[level]
+        distance = critic(src).mean() - critic(tgt).mean()
+        return -distance + WDGRL_GP * gradient_penalty(critic, src, tgt)
+
+    def centroid_loss(self, level: int, anchors: torch.Tensor, classes: torch.Tensor,
+                      domains: torch.Tensor) -> torch.Tensor:
+        """MSTN's semantic loss [83]: ``Σ_k ‖C_S^k − C_T^k‖²`` over the classes (background = class 0) whose
+        moving centroids exist in both domains. A class in the batch updates its centroid as
+        ``C ← θ C_old + (1 − θ) C_batch`` (θ = :data:`MSTN_THETA`; the first sighting takes ``C_batch``), the
+        gradient flowing through ``C_batch`` only; target classes are the pseudo-labels. No GRL: the anchors
+        minimise the distance directly. The stored centroids change only in training mode."""
+        groups = self.centroids.shape[2]
+        current, seen = [], []
+        for d in (0, 1):
+            sel = domains == d
+            cls = classes[sel]
+            sums = anchors.new_zeros(groups, anchors.shape[1]).index_add(0, cls, anchors[sel])
+            counts = torch.bincount(cls, minlength=groups)
+            present = counts > 0
+            batch = sums / counts.clamp(min=1).to(sums.dtype)[:, None]
+            theta = torch.where(self.centroid_seen[level, d], MSTN_THETA, 0.0).to(sums.dtype)[:, None]
+            moved = torch.where(present[:, None], theta * self.centroids[level, d] + (1 - theta) * batch,
+                                self.centroids[level, d])
+            now_seen = self.centroid_seen[level, d] | present
+            if self.training:
+                self.centroids[level, d] = moved.detach()
+                self.centroid_seen[level, d] = now_seen
+            current.append(moved)
+            seen.append(now_seen)
+        both = seen[0] & seen[1]
+        return (current[0] - current[1]).pow(2).sum(-1)[both].sum()
 
     def forward(
         self,
@@ -169,15 +254,17 @@ class DomainAlignment(nn.Module):
         domains: list[torch.Tensor],
         level_weights: list[float],
         coeff: float | None = None,
+        sync: bool = False,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``L_sada = Σ_l λ_l Σ_terms L_term^l`` (Eq. 2.9) and the λ-weighted total of each term."""
+        """``L_sada = Σ_l λ_l Σ_terms L_term^l`` (Eq. 2.9) and the λ-weighted total of each term (``sync``: see
+        :meth:`level_loss`; every rank then evaluates every level, as the collectives require)."""
         total = anchors[0].new_zeros(())
         parts = {name: anchors[0].new_zeros(()) for name in sorted(self.align)}
         for level, (a, c, d) in enumerate(zip(anchors, classes, domains)):
             weight = level_weights[level]
-            if weight == 0 or a.shape[0] == 0:
+            if weight == 0 or (a.shape[0] == 0 and not sync):
                 continue
-            for name, value in self.level_loss(level, a, c, d, coeff).items():
+            for name, value in self.level_loss(level, a, c, d, coeff, sync).items():
                 parts[name] = parts[name] + weight * value
                 total = total + weight * value
         return total, parts

@@ -89,7 +89,7 @@ class SadaDetectorConfig:
 
     model: SadaModelConfig
     weights: SadaWeights
-    align: list[Literal["local", "global", "bkg"]]
+    align: list[Literal["local", "global", "bkg", "centroid", "wasserstein"]]
     input_dim: int
     class_names: list[str]
     inference: SadaInferenceConfig | None = None  # the predict stage passes the current sada.inference

@@ -30,7 +30,9 @@ from models.sada.targets import (
     LossNormalizer,
     anchor_points,
     assign_labels,
+    sum_over_ranks,
     task_losses,
+    world_size,
 )
 
 
@@ -173,7 +175,10 @@ class SadaDetector(nn.Module):
         )
         src_valid = valid[src]
         num_pos = int(((cls_t.sum(-1) > 0) & src_valid).sum())
-        norm = self.loss_norm.update(num_pos) if self.training else self.loss_norm.value
+        world = world_size() if self.training else 1
+        if world > 1:  # DDP: normalise by the global batch's positives, so the ranks' shares add up exactly
+            num_pos = int(sum_over_ranks(torch.tensor(float(num_pos))).item())
+        norm = (self.loss_norm.update(num_pos) if self.training else self.loss_norm.value) / world
         cls_loss, reg_loss = task_losses(
             logits[src].flatten(0, 1),
             offsets[src].flatten(0, 1),
@@ -198,7 +203,7 @@ class SadaDetector(nn.Module):
             classes[tgt] = pseudo_labels(logits[tgt], w.alpha)
             coeff = self.grl_coeff()
             sada, parts = self.alignment(
-                *self._level_anchor_sets(enc, classes, valid, domain), list(w.lambda_levels), coeff
+                *self._level_anchor_sets(enc, classes, valid, domain), list(w.lambda_levels), coeff, world > 1
             )
             out["grl_coeff"] = torch.tensor(coeff)
             loss = loss + w.lambda_sada * sada

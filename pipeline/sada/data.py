@@ -23,7 +23,7 @@ from pipeline.sada.params import SadaConfig, SadaScenario
 from pipeline.datasets.scenarios import matches
 from pipeline.datasets.schema import VideoRecord, read_records
 from pipeline.core.io import InputError
-from pipeline.features.container import FeatureContainer
+from pipeline.features.container import FeatureContainer, container_paths
 
 SOURCE, TARGET = 0, 1
 BKG_MASKED = "bkgmasked"  # file infix of the Tab. 2.8 predictions: target_bkgmasked_seed<k>.jsonl
@@ -117,12 +117,67 @@ def resolve_scenario(name: str, selectors: DatasetScenario, spec: SadaScenario, 
 # ----------------------------------------------------------------------------- videos
 
 
+_OPEN_MAPS: dict[tuple[str, int], np.ndarray] = {}  # (path, mtime) → memory map, for unpickled FeatureRows
+
+
+class FeatureRows:
+    """One layer of one item of a feature container, read lazily: a ``[rows, dim]`` float16 view of the
+    container's memory map that slices along rows without reading anything.
+
+    ``np.asarray(rows)`` is the float32 copy (the values the eager loader used to hold: float16 → float32 is
+    exact); :meth:`raw` is the float16 view. Pickling keeps only the file path and the row range (a
+    ``DataLoader`` worker started by ``spawn`` reopens the memory map instead of receiving a copy of the video).
+    """
+
+    __slots__ = ("path", "start", "stop", "layer", "_array")
+
+    def __init__(self, array: np.ndarray, path: Path, start: int, stop: int, layer: int):
+        self.path, self.start, self.stop, self.layer, self._array = Path(path), start, stop, layer, array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.stop - self.start, int(self._map().shape[-1]))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, rows: slice) -> "FeatureRows":
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError("FeatureRows only slices contiguous row ranges")
+        lo, hi, _ = rows.indices(len(self))
+        return FeatureRows(self._array, self.path, self.start + lo, self.start + max(lo, hi), self.layer)
+
+    def raw(self) -> np.ndarray:
+        """The rows as stored (float16, a view of the memory map: nothing is read until it is used)."""
+        return self._map()[self.start : self.stop, self.layer, :]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = torch.from_numpy(np.array(self.raw())).float().numpy()  # torch converts float16 ~3x faster
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def _map(self) -> np.ndarray:
+        if self._array is None:  # unpickled in a worker: one map per file and process, not one per video
+            key = (str(self.path), self.path.stat().st_mtime_ns)
+            if key not in _OPEN_MAPS:
+                _OPEN_MAPS[key] = np.load(self.path, mmap_mode="r")
+            self._array = _OPEN_MAPS[key]
+        return self._array
+
+    def __getstate__(self):
+        return (self.path, self.start, self.stop, self.layer)
+
+    def __setstate__(self, state) -> None:
+        self.path, self.start, self.stop, self.layer = state
+        self._array = None
+
+
 @dataclass
 class TalVideo:
-    """One video as the detector sees it: features ``[T, D]``, GT in grid units, class ids, its domain."""
+    """One video as the detector sees it: features ``[T, D]`` (:class:`FeatureRows` from a container, or an
+    array), GT in grid units, class ids, its domain."""
 
     video_id: str
-    feats: np.ndarray
+    feats: "FeatureRows | np.ndarray"
     segments: np.ndarray  # [G, 2] float, feature-grid units
     labels: np.ndarray  # [G] int
     duration: float
@@ -158,16 +213,26 @@ def load_videos(
     layer: int,
     domain: int,
 ) -> tuple[list[TalVideo], int]:
-    """Features + GT of ``records``; moments of other classes are left out (returns how many)."""
+    """Features + GT of ``records``; moments of other classes are left out (returns how many).
+
+    Features stay in the container's memory map (:class:`FeatureRows`, float16 on disk): only the rows a
+    crop uses are read and converted to float32, in :func:`collate_videos`, so memory does not grow with the
+    number of videos.
+    """
     index = {name: i for i, name in enumerate(class_names)}
+    array = container.array
+    if array.ndim != 3:
+        raise InputError(f"{container.prefix}: expected a [rows, layers, dim] array, got {array.shape}")
+    if not -array.shape[1] <= layer < array.shape[1]:
+        raise InputError(f"{container.prefix}: layer position {layer} out of range: it holds {array.shape[1]} "
+                         f"layer(s) (sada.data.layer)")
+    npy_path = container_paths(container.prefix)[0]
     videos, skipped = [], 0
     for rec in records:
         if rec.video_id not in container:
             raise InputError(f"{container.prefix}: no features for video {rec.video_id!r} (split {rec.split!r})")
-        arr = np.asarray(container[rec.video_id], dtype=np.float32)
-        if arr.ndim != 3:
-            raise InputError(f"{container.prefix}: {rec.video_id}: expected a [rows, layers, dim] array, got {arr.shape}")
-        feats = arr[:, layer, :]
+        off, n = container.items[rec.video_id]
+        feats = FeatureRows(array, npy_path, off, off + n, layer % array.shape[1])
         kept = [m for m in rec.moments if m.label in index]
         skipped += len(rec.moments) - len(kept)
         segs = np.array([[m.start, m.end] for m in kept], dtype=np.float64).reshape(-1, 2)
@@ -246,14 +311,18 @@ def collate_videos(videos: Sequence[TalVideo], pad_multiple: int, recipe: Featur
     longest = max(v.feats.shape[0] for v in videos)
     length = max(pad_multiple, math.ceil(longest / pad_multiple) * pad_multiple)
     dim = videos[0].feats.shape[1]
-    feats = torch.zeros(len(videos), dim, length)
+    # Rows are filled as stored ([T, D]: a contiguous float16 → float32 copy) and the batch is transposed once.
+    rows = torch.zeros(len(videos), length, dim)
     mask = torch.zeros(len(videos), 1, length, dtype=torch.bool)
     for b, v in enumerate(videos):
         n = v.feats.shape[0]
-        feats[b, :, :n] = torch.from_numpy(np.ascontiguousarray(v.feats.T))
+        if isinstance(v.feats, FeatureRows):
+            rows[b, :n].copy_(torch.from_numpy(np.array(v.feats.raw())))
+        else:
+            rows[b, :n].numpy()[...] = v.feats
         mask[b, 0, :n] = True
     return {
-        "feats": feats,
+        "feats": rows.transpose(1, 2).contiguous(),
         "mask": mask,
         "domain": torch.tensor([v.domain for v in videos], dtype=torch.long),
         "segments": [torch.from_numpy(np.asarray(v.segments, dtype=np.float32)).reshape(-1, 2) for v in videos],

@@ -25,11 +25,12 @@ class SadaScenario:
 @dataclasses.dataclass(frozen=True)
 class SadaVariant:
     """One ``sada.variant_specs`` entry: a label for tables and the alignment terms it trains with
-    (subset of ``local`` Eq. 2.7, ``global`` = DANN, ``bkg`` Eq. 2.8; empty = source-only). ``class_embed``
+    (subset of ``local`` Eq. 2.7, ``global`` = DANN, ``bkg`` Eq. 2.8; empty = source-only; Tab. 2.6's
+    baselines: ``centroid`` = MSTN's semantic centroid loss, ``wasserstein`` = WDGRL's critic). ``class_embed``
     (Tab. 2.10) and ``detector`` (Tab. 2.4), when set, override those keys of ``sada.model`` for this variant."""
 
     label: str
-    align: list[Literal["local", "global", "bkg"]]
+    align: list[Literal["local", "global", "bkg", "centroid", "wasserstein"]]
     class_embed: Literal["learnable", "onehot", "random", "sinusoidal"] | None = None
     detector: Literal["tridet", "actionformer"] | None = None
 

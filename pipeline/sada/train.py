@@ -15,6 +15,9 @@ Reads params ``runtime``, ``datasets.scenarios.<scenario>``, ``sada.dataset``, `
 With ``sada.early_stop.heldout_fraction`` > 0 a share of the source training videos is held out and training
 stops early on their score (:mod:`pipeline.sada.early_stop`); the variant's ``class_embed`` / ``detector``
 override ``sada.model`` (Tab. 2.10 / 2.4).
+Under ``torchrun`` each process takes an equal share of every global batch; the detector sums its batch-wide loss
+normalisers over the ranks, so N processes train as one up to float summation order when crops and drop-path
+are deterministic (random crops and drop-path masks draw from each rank's own RNG: ``tests/test_sada_ddp.py``).
 """
 from __future__ import annotations
 

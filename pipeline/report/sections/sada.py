@@ -4,7 +4,7 @@
   - per scenario, a Tab 2.4-style table: target-domain mAP at tIoU 0.1…0.5 and the average (mean ± std over
     seeds), with the source-domain average as the in-domain reference (the gap is the domain shift);
   - the Tab 2.7-style ablation: Local / Global / Bkg switches with mAP {10, 30, 50} and the average;
-  - Tab 2.4 (ActionFormer / TriDet ± SADA), Tab 2.8 (``target_bkg_masked``: background anchors masked at
+  - Tab 2.4 (ActionFormer / TriDet ± SADA), Tab 2.6 (DANN / WDGRL / MSTN / SADA), Tab 2.8 (``target_bkg_masked``: background anchors masked at
     inference) and Tab 2.10 (``class_embed`` variants), each from whatever variants ran, or the ``dvc exp run``
     recipe that fills it;
   - per-class AP (Tab 2.11/2.12) and the anchor-mixing statistic (kNN neighbours from the other domain,
@@ -20,12 +20,15 @@ from pathlib import Path
 from pipeline.report.sections.tables import fmt, load_metrics, markdown_table
 
 ORDER = ["source_only", "global", "bkg", "global_bkg", "local", "local_global", "sada",  # Tab 2.7 row order
-         "sada_onehot", "sada_random", "sada_sinusoidal", "actionformer", "actionformer_sada"]
+         "sada_onehot", "sada_random", "sada_sinusoidal", "actionformer", "actionformer_sada", "mstn", "wdgrl"]
+TAB27_TERMS = {"local", "global", "bkg"}  # Tab 2.7's switches; other terms are Tab 2.6 baselines
+DA_METHODS = ["global", "wdgrl", "mstn", "sada"]  # Tab 2.6 rows that exist here, in the thesis' order
 EMBED_LABELS = {"onehot": "One-hot", "random": "Random emb", "sinusoidal": "Sinusoidal [68]", "learnable": "Learnable"}
 RECIPES = {  # the run that fills a table whose metrics are absent (README "Experiments and comparisons")
     "2.4": "dvc exp run -S 'sada.variants=[source_only,global,sada,actionformer,actionformer_sada]'",
     "2.8": "dvc exp run -S sada.eval.mask_bkg=true   (on by default; source_only and sada variants)",
     "2.10": "dvc exp run -S 'sada.variants=[source_only,global,sada,sada_onehot,sada_random,sada_sinusoidal]'",
+    "2.6": "dvc exp run -S 'sada.variants=[source_only,global,sada,mstn,wdgrl]'",
 }
 TAB_KEYS = ["0.1", "0.2", "0.3", "0.4", "0.5"]
 
@@ -72,7 +75,8 @@ def _ablation_table(rows: list[dict]) -> str:
     header = ["Local", "Global", "Bkg", "variant", "mAP@0.1", "mAP@0.3", "mAP@0.5", "Avg"]
     body = []
     for r in rows:  # Tab 2.7 = the TriDet base with learnable class embeddings
-        if r.get("detector", "tridet") != "tridet" or r.get("class_embed", "learnable") != "learnable":
+        if (r.get("detector", "tridet") != "tridet" or r.get("class_embed", "learnable") != "learnable"
+                or not set(r.get("align", [])) <= TAB27_TERMS):
             continue
         align = set(r.get("align", []))
         t = r["target"]
@@ -128,11 +132,24 @@ def _class_embed_table(rows: list[dict]) -> str:
     return markdown_table(["class embedding e_i"] + [f"mAP@{k}" for k in TAB_KEYS] + ["Avg"], body)
 
 
+def _da_methods_table(rows: list[dict]) -> str:
+    """Tab 2.6: DANN, WDGRL, MSTN and SADA on the same TriDet anchors; "" unless MSTN or WDGRL ran."""
+    by_name = {r["variant"]: r for r in rows}
+    if not {"mstn", "wdgrl"} & set(by_name):
+        return ""
+    body = [[by_name[n].get("label", n), _thr(by_name[n]["target"], "0.1"), _thr(by_name[n]["target"], "0.3"),
+             _thr(by_name[n]["target"], "0.5"), _pm(by_name[n]["target"].get("avg"), by_name[n]["target"].get("avg_std"))]
+            for n in DA_METHODS if n in by_name]
+    return markdown_table(["method", "mAP@0.1", "mAP@0.3", "mAP@0.5", "Avg"], body)
+
+
 def _optional_tables(rows: list[dict]) -> list[str]:
     """Tab 2.4 / 2.8 / 2.10 blocks: the table when its metrics exist, else the recipe that fills it."""
     parts: list[str] = []
     for tab, title, table in (
         ("2.4", "Base detectors ± SADA, target mAP (%) (thesis Tab. 2.4):", _detector_table(rows)),
+        ("2.6", "Other UDA methods on the same anchors (thesis Tab. 2.6; DANN = global, MSTN = DANN + moving "
+                "class centroids, WDGRL = Wasserstein critic):", _da_methods_table(rows)),
         ("2.8", "Background anchors masked at inference (an oracle: the target GT picks the anchors; thesis "
                 "Tab. 2.8); Perf. gap = masked − unmasked Avg:", _bkg_mask_table(rows)),
         ("2.10", "Class embedding e_i of the SADA discriminator (thesis Tab. 2.10):", _class_embed_table(rows)),
