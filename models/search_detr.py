@@ -73,12 +73,13 @@ from torch import nn
 
 from models.common import (
     MLP,
-    hungarian_match,
     inverse_sigmoid,
     nms_1d,
     pairwise_generalized_temporal_iou,
+    pairwise_temporal_iou,
     span_cw_to_se,
 )
+from models.search_matchers import one_to_many_assignment, primary_assignment
 from models.search_detr_layers import (
     AnchorDecoderLayer,
     DecoderLayer,
@@ -105,6 +106,8 @@ def init_anchors(anchor_embed: nn.Embedding, cfg: Any) -> None:
         anchor_embed.weight[:, 0] = inverse_sigmoid(centers.clamp(0.02, 0.98))
         anchor_embed.weight[:, 1] = inverse_sigmoid(torch.full((n,), float(getattr(cfg, "uniform_width", 0.1))))
 
+
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))  # the assignment of a sample without targets
 
 
 class SearchDETR(nn.Module):
@@ -165,6 +168,8 @@ class SearchDETR(nn.Module):
             # CG-DETR/DAB: the offset head starts at zero, so every slot starts at its own anchor
             nn.init.zeros_(self.span_embed.layers[-1].weight)
             nn.init.zeros_(self.span_embed.layers[-1].bias)
+        if cfg.actionness:  # built last, so the other modules' init draws are those of the model without it
+            self.actionness_head = MLP(d, d, 1, 2)
 
     # ------------------------------------------------------------------ query dropout
 
@@ -241,6 +246,8 @@ class SearchDETR(nn.Module):
             hs = torch.stack(layers)
             spans = torch.stack(spans)
         logits = self.class_embed(hs)
+        if self.config.actionness:
+            enc["extras"]["pred_actionness"] = self.actionness_head(hs[-1]).sigmoid().squeeze(-1)
         return {
             **enc["extras"],
             "layer_logits": logits,
@@ -262,17 +269,17 @@ class SearchDETR(nn.Module):
     # ------------------------------------------------------------------ matching and losses
 
     @torch.no_grad()
-    def match(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor], keep: torch.Tensor) -> list:
-        """Hungarian matching per sample: list of (query indices, target indices) numpy pairs.
-
-        Cost = ``cost_span``·L1 over (c, w) − ``cost_giou``·GIoU over (start, end) − ``cost_class``·p_fg. With
-        ``qd_mode="zero_unmatched"`` dropped slots get a prohibitive cost (unless too few slots remain)."""
+    def match_costs(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor],
+                    keep: torch.Tensor) -> list:
+        """Per sample the [Q, n] matching cost ``cost_span``·L1(cw) − ``cost_giou``·GIoU(se) − ``cost_class``·p_fg
+        (None without targets). With ``qd_mode="zero_unmatched"`` dropped slots get a prohibitive cost (unless too
+        few slots remain)."""
         cfg = self.config
         prob_fg = logits.softmax(-1)[..., 0]
-        result = []
+        costs = []
         for b, tgt in enumerate(targets):
             if len(tgt) == 0:
-                result.append((np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
+                costs.append(None)
                 continue
             cost = (
                 cfg.cost_span * torch.cdist(spans[b], tgt, p=1)
@@ -281,12 +288,19 @@ class SearchDETR(nn.Module):
             )
             if cfg.qd_mode == "zero_unmatched" and int(keep.sum()) >= len(tgt):
                 cost = cost + (1.0 - keep[:, None]) * 1e6
-            result.append(hungarian_match(cost))
-        return result
+            costs.append(cost)
+        return costs
 
-    def set_losses(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor], keep: torch.Tensor) -> dict:
-        """Span L1, GIoU and label losses of one decoder layer (unweighted)."""
-        indices = self.match(logits, spans, targets, keep)
+    def match(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor], keep: torch.Tensor) -> list:
+        """Per sample (query indices, target indices) numpy pairs of the main set loss: Hungarian 1-to-1 by
+        default, or the ``matcher`` of :mod:`models.search_matchers` (thesis Tab 3.5 / 3.6)."""
+        cfg = self.config
+        return [_EMPTY if c is None else primary_assignment(c, cfg.matcher, cfg.match_k, cfg.match_groups)
+                for c in self.match_costs(logits, spans, targets, keep)]
+
+    def _assigned_losses(self, indices: list, logits: torch.Tensor, spans: torch.Tensor,
+                         targets: list[torch.Tensor]) -> dict:
+        """Span L1, GIoU and label losses (unweighted) of one assignment."""
         B, Q, _ = logits.shape
         labels = torch.ones(B, Q, dtype=torch.long, device=logits.device)  # 1 = background
         src, tgt = [], []
@@ -296,8 +310,7 @@ class SearchDETR(nn.Module):
             tgt.append(targets[b][torch.as_tensor(ti, dtype=torch.long)])
         src_spans = torch.cat(src) if src else spans.new_zeros(0, 2)
         tgt_spans = torch.cat(tgt).to(src_spans) if tgt else spans.new_zeros(0, 2)
-        # Moment-DETR averages the class-weighted per-query CE over all queries (not a weighted mean).
-        loss_label = F.cross_entropy(logits.transpose(1, 2), labels, weight=self.class_weight, reduction="none").mean()
+        loss_label = self.label_loss(logits, labels)
         if len(src_spans):
             loss_span = F.l1_loss(src_spans, tgt_spans)
             giou = pairwise_generalized_temporal_iou(span_cw_to_se(src_spans), span_cw_to_se(tgt_spans)).diagonal()
@@ -305,6 +318,31 @@ class SearchDETR(nn.Module):
         else:
             loss_span = loss_giou = spans.sum() * 0.0
         return {"loss_span": loss_span, "loss_giou": loss_giou, "loss_label": loss_label}
+
+    def label_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Class-weighted CE averaged over all queries (Moment-DETR: not a weighted mean); with
+        ``label_loss: focal`` each query's term is scaled by ``(1 − p_true)^focal_gamma`` (focal loss, the
+        calibration of thesis Tab 3.9's +SFL [186])."""
+        ce = F.cross_entropy(logits.transpose(1, 2), labels, weight=self.class_weight, reduction="none")
+        if self.config.label_loss == "focal":
+            p_true = logits.softmax(-1).gather(-1, labels[..., None]).squeeze(-1)
+            ce = ce * (1 - p_true).pow(self.config.focal_gamma)
+        return ce.mean()
+
+    def set_losses(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor], keep: torch.Tensor) -> dict:
+        """Span L1, GIoU and label losses of one decoder layer (unweighted); ``hybrid`` / ``mixed`` matchers add
+        ``loss_o2m``, their one-to-many set loss (already weighted by the span / GIoU / label weights)."""
+        cfg = self.config
+        costs = self.match_costs(logits, spans, targets, keep)
+        indices = [_EMPTY if c is None else primary_assignment(c, cfg.matcher, cfg.match_k, cfg.match_groups)
+                   for c in costs]
+        losses = self._assigned_losses(indices, logits, spans, targets)
+        if cfg.matcher in ("hybrid", "mixed"):
+            o2m = [_EMPTY if c is None else one_to_many_assignment(c, cfg.matcher, cfg.match_k) for c in costs]
+            extra = self._assigned_losses(o2m, logits, spans, targets)
+            losses["loss_o2m"] = (cfg.loss_span * extra["loss_span"] + cfg.loss_giou * extra["loss_giou"]
+                                  + cfg.loss_label * extra["loss_label"])
+        return losses
 
     def saliency_loss(self, saliency: torch.Tensor, batch: dict) -> torch.Tensor:
         """Hinge ``max(0, margin + s_neg − s_pos)`` over ``saliency_pairs`` random (inside, outside) row pairs
@@ -327,7 +365,8 @@ class SearchDETR(nn.Module):
         """Weighted sum of the final-layer losses, the auxiliary-layer losses and the saliency hinge."""
         cfg = self.config
         targets = [t.to(out["pred_spans"]) for t in batch["spans"]]
-        weights = {"loss_span": cfg.loss_span, "loss_giou": cfg.loss_giou, "loss_label": cfg.loss_label}
+        weights = {"loss_span": cfg.loss_span, "loss_giou": cfg.loss_giou, "loss_label": cfg.loss_label,
+                   "loss_o2m": cfg.o2m_weight}
         n_layers = out["layer_logits"].shape[0]
         layer_ids = range(n_layers) if cfg.aux_loss else [n_layers - 1]
         result: dict[str, torch.Tensor] = {}
@@ -343,11 +382,23 @@ class SearchDETR(nn.Module):
                 aux = aux + weighted.detach()
         loss_sal = self.saliency_loss(out["saliency"], batch)
         total = total + cfg.loss_saliency * loss_sal
-        for name, (w, value) in self.extra_losses(out, batch).items():
+        for name, (w, value) in {**self.extra_losses(out, batch), **self.actionness_loss(out, targets)}.items():
             total = total + w * value
             result[name] = value.detach()
         result.update({"loss_saliency": loss_sal.detach(), "loss_aux": aux, "loss": total})
         return result
+
+    def actionness_loss(self, out: dict, targets: list[torch.Tensor]) -> dict:
+        """``{"loss_actionness": (weight, L1)}`` with ``actionness`` on (TadTR [134], thesis Tab 3.9): every
+        query's actionness regresses the temporal IoU of its (detached) final-layer span with the closest GT."""
+        if not self.config.actionness:
+            return {}
+        spans = out["pred_spans"].detach()
+        target = torch.zeros_like(out["pred_actionness"])
+        for b, tgt in enumerate(targets):
+            if len(tgt):
+                target[b] = pairwise_temporal_iou(span_cw_to_se(spans[b]), span_cw_to_se(tgt)).max(1).values
+        return {"loss_actionness": (self.config.loss_actionness, F.l1_loss(out["pred_actionness"], target))}
 
     # ------------------------------------------------------------------ inference
 
@@ -362,7 +413,10 @@ class SearchDETR(nn.Module):
             out = self.forward_outputs(batch)
         finally:
             self.train(was_training)
-        scores = out["pred_logits"].softmax(-1)[..., 0].cpu().numpy()
+        scores = out["pred_logits"].softmax(-1)[..., 0]
+        if "pred_actionness" in out:  # TadTR: confidence = class score × predicted IoU
+            scores = scores * out["pred_actionness"]
+        scores = scores.cpu().numpy()
         se = span_cw_to_se(out["pred_spans"]).clamp(0, 1).cpu().numpy()
         sal = out["saliency"].cpu().numpy()
         lengths = batch["video_mask"].sum(1).tolist()

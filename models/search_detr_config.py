@@ -56,6 +56,19 @@ class SearchDETRConfig:
     loss_wattn: float = 1.0
     loss_ms_align: float = 1.0
     loss_distill: float = 1.0
+    # thesis Tab 3.5 / 3.6: the query–moment assignment of the set loss (models/search_matchers.py says what each
+    # is); match_k: queries per moment (one_to_k, mixed) or moment copies (hybrid), 0 = all; o2m_weight: weight
+    # of the one-to-many loss of hybrid / mixed
+    matcher: Literal["one_to_one", "one_to_k", "group", "hybrid", "mixed"] = "one_to_one"
+    match_k: int = 5
+    match_groups: int = 2
+    o2m_weight: float = 1.0
+    # thesis Tab 3.9 calibration: +actionness (TadTR: an IoU-regression head, score = p_fg × actionness) and
+    # +SFL (focal label loss, [186])
+    actionness: bool = False
+    loss_actionness: float = 1.0
+    label_loss: Literal["ce", "focal"] = "ce"
+    focal_gamma: float = 2.0
     nms_threshold: float | None = 0.7
     max_windows: int = 10
     video_dim: int = 0

@@ -168,7 +168,35 @@ def score_queries(queries: Sequence[GTQuery], preds: Mapping[str, dict], ious: S
         usage = slot_usage(parts[name], preds, active_rule, active_threshold)
         block["slots"] = {"slots_used": usage["slots_used"]}
         block["slot_share"] = usage["slot_share"]
+    res["all"]["slot_quality"] = slot_quality(queries, preds)
     return res
+
+
+def slot_quality(queries: Sequence[GTQuery], preds: Mapping[str, dict], iou: float = 0.1) -> dict:
+    """Thesis Fig. 3.10: per decoder-query index, the share of eval queries on which its raw window reaches
+    temporal IoU ≥ ``iou`` with some GT window (``match_ratio``) and its mean foreground score
+    (``confidence``); if confidence tracked regression quality badly, calibration could fix the collapse."""
+    hits: list[list[float]] = []
+    conf: list[list[float]] = []
+    for q in queries:
+        raw = np.asarray(preds[q.qid]["pred_query_windows"], dtype=np.float64).reshape(-1, 3)
+        gt = np.asarray(q.windows, dtype=np.float64).reshape(-1, 2)
+        inter = np.clip(np.minimum(raw[:, None, 1], gt[None, :, 1]) - np.maximum(raw[:, None, 0], gt[None, :, 0]), 0,
+                        None)
+        union = (raw[:, None, 1] - raw[:, None, 0]) + (gt[None, :, 1] - gt[None, :, 0]) - inter
+        best = (inter / np.maximum(union, 1e-9)).max(1) if len(gt) else np.zeros(len(raw))
+        hits.append(list(best >= iou))
+        conf.append(list(raw[:, 2]))
+    n = max((len(h) for h in hits), default=0)
+    ratio, score = np.zeros(n), np.zeros(n)
+    count = np.zeros(n)
+    for h, c in zip(hits, conf):
+        ratio[: len(h)] += h
+        score[: len(c)] += c
+        count[: len(h)] += 1
+    count = np.maximum(count, 1)
+    return {"match_ratio": [round(float(x), 4) for x in ratio / count],
+            "confidence": [round(float(x), 4) for x in score / count]}
 
 
 def active_by_moments(queries: Sequence[GTQuery], preds: Mapping[str, dict], threshold: float,

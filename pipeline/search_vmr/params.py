@@ -5,7 +5,7 @@ import dataclasses
 from typing import ClassVar, Literal
 
 from models.search_detr_config import SearchDETRConfig
-from pipeline.core.params import TrainConfig
+from pipeline.core.params import Fraction, NonNegInt, PositiveInt, TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +23,15 @@ class SearchVMRVariant:
     num_queries: int | None = None
     architecture: Literal["hybrid", "cgdetr"] | None = None  # base model (search_vmr.model.architecture)
     anchor_init: Literal["random", "uniform"] | None = None
+    # thesis Tab 3.5 / 3.6 (matchers, models/search_matchers.py) and Tab 3.9 (calibration) switches
+    matcher: Literal["one_to_one", "one_to_k", "group", "hybrid", "mixed"] | None = None
+    match_k: NonNegInt | None = None
+    match_groups: PositiveInt | None = None
+    actionness: bool | None = None
+    label_loss: Literal["ce", "focal"] | None = None
+    # Tab 3.5 data augmentation: probability that a training GT window is copied to a free place of its video
+    # (pipeline.search_vmr.data.replicate_moments); training only, null = 0
+    augment: Fraction | None = None
 
 
 @dataclasses.dataclass(frozen=True)

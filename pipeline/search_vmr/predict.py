@@ -102,6 +102,10 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
                 meta = {"label": var.label, "oracle": int(var.train_queries == "search"),
                         "num_queries": mc.num_queries, "qd_rate": mc.qd_rate, "self_attention": int(mc.self_attention),
                         "nms_threshold": mc.nms_threshold, "max_windows": mc.max_windows,
-                        "architecture": mc.architecture, "anchor_init": mc.anchor_init}
+                        "architecture": mc.architecture, "anchor_init": mc.anchor_init,
+                        # Tab 3.5 / 3.6 / 3.9 switches (the report tells the ablation rows apart by them)
+                        "matcher": mc.matcher, "match_k": mc.match_k, "match_groups": mc.match_groups,
+                        "actionness": int(mc.actionness), "label_loss": mc.label_loss,
+                        "augment": float(var.augment or 0.0)}
                 print(f"[search_evaluate] predicted {benchmark}-{variant} {name} seed {seed}: {len(rows)} queries")
         write_json(tmp / "meta.json", {**meta, "seeds": [int(s) for s in cfg.seeds]})

@@ -14,6 +14,9 @@ and ``curves/seed_<k>/[<level>/]`` with the dvclive training curves. Resume stat
 hand or by ``dvc repro``, continues every model after its last finished epoch and writes the same bytes as an
 uninterrupted run; the folder is removed once every model is in place.
 
+Under ``torchrun --nproc_per_node N`` (gloo on CPU, nccl on CUDA) every rank trains its share of each global batch
+and only rank 0 writes; ``tests/test_search_ddp.py`` checks that 2 processes give the weights of 1.
+
 Usage::
 
     python -m pipeline.search_vmr.train --benchmark synth_captions --variant base --out data/search_vmr/synth_captions-base \
@@ -26,6 +29,7 @@ import argparse
 import dataclasses
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +87,8 @@ def resolve(cfg: SearchVMRConfig, benchmark: str, variant: str):
     return bench, var, variant_model_config(cfg.model, var)
 
 
-VARIANT_OVERRIDES = ("self_attention", "qd_rate", "num_queries", "architecture", "anchor_init")
+VARIANT_OVERRIDES = ("self_attention", "qd_rate", "num_queries", "architecture", "anchor_init", "matcher", "match_k",
+                     "match_groups", "actionness", "label_loss")
 
 
 def variant_model_config(model: SearchDETRConfig, var: SearchVMRVariant) -> SearchDETRConfig:
@@ -107,13 +112,14 @@ def training_sets(cfg: SearchVMRConfig, benchmark: str, variant: str, paths: Sea
     if var.train_queries == "caption":
         path = paths.canonical(benchmark)
         queries = queries_of(read_records(path), bench.train_split, str(path))
-        return {"": SearchVMRDataset(queries, video, paths.text(benchmark, bench.train_split), cfg.data)}
+        return {"": SearchVMRDataset(queries, video, paths.text(benchmark, bench.train_split), cfg.data,
+                                     augment=var.augment or 0.0)}
     sets = {}
     for level in bench.levels:
         path = paths.level_dir(benchmark, level) / "search.jsonl"
         queries = queries_of(read_records(path), bench.train_split, str(path))
         text = paths.search_text(benchmark, level, bench.train_split)
-        sets[level] = SearchVMRDataset(queries, video, text, cfg.data)
+        sets[level] = SearchVMRDataset(queries, video, text, cfg.data, augment=var.augment or 0.0)
     return sets
 
 
@@ -164,6 +170,16 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
            "model": model_cfg, "data": cfg.data, "train": cfg.train, "runtime": runtime}
     work = open_work(default_work_root(out) if work_root is None else work_root, "pipeline.search_vmr.train",
                      key, training_inputs(cfg, benchmark, variant, paths))
+    from pipeline.core.training import dist_info
+
+    if not dist_info().is_main:  # under torchrun only rank 0 writes (fit's contract): the others just train
+        with tempfile.TemporaryDirectory(prefix="search_train_rank_") as scratch:
+            for seed in cfg.seeds:
+                for name, ds in sets.items():
+                    state = work.sub(f"seed_{seed}", name) if name else work.sub(f"seed_{seed}")
+                    train_one(ds, model_cfg, cfg, runtime, Path(scratch) / f"seed_{seed}" / name, state,
+                              seed=seed, progress=False)
+        return
     out.mkdir(parents=True, exist_ok=True)
     for stale in [*out.glob(".model.*.tmp"), *out.glob(".curves.*.tmp")]:  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True)
@@ -180,7 +196,7 @@ def run(cfg: SearchVMRConfig, runtime: RuntimeConfig, benchmark: str, variant: s
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(where / "live" / "plots" / "metrics"), dest)
                 shutil.rmtree(where / "live")
-    work.remove()  # every model is in place: nothing left to resume
+    work.remove()  # every model is in place (fit ends with a barrier): nothing left to resume
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -206,9 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="resume state folder (default <out.parent>/_work/<out.name>)")
     add_input_arguments(parser)
     args = parser.parse_args(argv)
-    cfg = load_block(SearchVMRConfig, args.params)
-    runtime = load_block(RuntimeConfig, args.params)
-    run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.out, work_root=args.work)
+    from pipeline.core.training import shutdown_distributed
+
+    try:
+        cfg = load_block(SearchVMRConfig, args.params)
+        runtime = load_block(RuntimeConfig, args.params)
+        run(cfg, runtime, args.benchmark, args.variant, paths_from(args), args.out, work_root=args.work)
+    finally:
+        shutdown_distributed()
     return 0
 
 

@@ -5,8 +5,10 @@ Variants are recognised by the settings the evaluate stage echoes (``config``: s
 num_queries, oracle), not by their names: the reference query count is the most common one, the reference QD
 rate the most common positive one. Tables: Tab 3.2 (original and every level: base, -SA+QD, oracle), the
 single/multi dissection (Fig. 3.6/3.8 as numbers), Tab 3.7 (-SA/+QD ablation), Tab 3.8 (QD rate), Tab 3.5-style
-active-query statistics. Figures (PNG under ``reports/figures/``): active queries vs moments (Fig. 3.7) and the
-query-count sweep (Fig. 3.9). Ablations use level ``S2`` when present (the thesis' HD-EPIC-S2), else the
+active-query statistics; when their variants have run, Tab 3.5 (matchers, augmentation), Tab 3.6 (matchers on
+-SA+QD) and Tab 3.9 (calibration), told apart by the ``matcher`` / ``augment`` / ``actionness`` / ``label_loss``
+settings (the plain tables ignore runs that set any). Figures (PNG under ``reports/figures/``): active queries vs moments (Fig. 3.7) and the
+query-count sweep (Fig. 3.9), per-query regression quality vs confidence (Fig. 3.10). Ablations use level ``S2`` when present (the thesis' HD-EPIC-S2), else the
 middle level.
 """
 from __future__ import annotations
@@ -33,10 +35,21 @@ def _load(reports_dir: Path) -> dict[str, list[dict]]:
     return out
 
 
+# Tab 3.5 / 3.6 / 3.9 switches and their defaults (older metrics files lack the keys: defaults)
+SWITCHES = {"matcher": "one_to_one", "actionness": 0, "label_loss": "ce", "augment": 0.0}
+
+
+def _switched(run: dict) -> dict:
+    """The Tab 3.5 / 3.6 / 3.9 switches a run sets away from their defaults."""
+    c = run["cfg"]
+    return {k: c.get(k, d) for k, d in SWITCHES.items() if c.get(k, d) != d}
+
+
 def _pick(runs: list[dict], **want: Any) -> dict | None:
-    """The first run whose config matches every ``want`` item (floats compared with a tolerance)."""
+    """The first run without Tab 3.5/3.6/3.9 switches whose config matches every ``want`` item (floats compared
+    with a tolerance)."""
     for r in runs:
-        if all(abs(float(r["cfg"].get(k, -1)) - float(v)) < 1e-9 for k, v in want.items()):
+        if not _switched(r) and all(abs(float(r["cfg"].get(k, -1)) - float(v)) < 1e-9 for k, v in want.items()):
             return r
     return None
 
@@ -137,6 +150,83 @@ def _figure_query_sweep(series: dict[str, list[tuple[int, float, float]]], level
     return True
 
 
+def _stat_row(label: str, run: dict, level: str, ious: list[str], digits: int) -> list:
+    """One Tab 3.5-layout row: R_m / mAP_m per IoU, #active, %match P, %match GT of ``level``'s search queries."""
+    blk = run["metrics"][level]["search"]["all"]
+    a = blk.get("active", {})
+    return [label, *_block_cells(blk, ious, ("R_m", "mAP_m"), digits), _active(blk, digits), a.get("match_p_mean"),
+            a.get("match_gt_mean")]
+
+
+def _switch_tables(runs: list[dict], base: dict | None, ours: dict | None, nq: int, qd: float, level: str,
+                   ious: list[str], digits: int) -> list[str]:
+    """Tab 3.5 (matchers and augmentation on base), Tab 3.6 (matchers on -SA+QD) and Tab 3.9 (calibration),
+    each only when one of its variants has run."""
+    def rows_for(sa: int, q: float, keys: tuple[str, ...]) -> list[dict]:
+        return [r for r in runs if r["cfg"].get("self_attention") == sa and abs(r["cfg"].get("qd_rate", 0) - q) < 1e-9
+                and not r["cfg"].get("oracle") and r["cfg"].get("num_queries") == nq and level in r["metrics"]
+                and _switched(r) and set(_switched(r)) <= set(keys)]
+
+    head = ["Variant", *[f"{m}@{t}" for m in ("R_m", "mAP_m") for t in ious], "#active", "%match P", "%match GT"]
+    out: list[str] = []
+    tables = (
+        ("Alternative ways to activate more decoder queries (Tab 3.5; matchers of `models/search_matchers.py`, "
+         "data augmentation = GT windows copied elsewhere in the video)", rows_for(1, 0, ("matcher", "augment")),
+         (("base", base), ("-SA+QD (ours)", ours))),
+        ("1-to-1 matching and diversity (Tab 3.6; the matchers on -SA+QD)", rows_for(0, qd, ("matcher",)),
+         (("-SA+QD (ours)", ours),)),
+        ("Confidence calibration (Tab 3.9; +actionness = TadTR's IoU head, score × actionness; +SFL = focal label "
+         "loss)", rows_for(1, 0, ("actionness", "label_loss")), (("base", base), ("-SA+QD (ours)", ours))),
+    )
+    for title, extra, refs in tables:
+        if not extra:
+            continue
+        first = [(lbl, r) for lbl, r in refs[:1] if r and level in r["metrics"]]
+        last = [(lbl, r) for lbl, r in refs[1:] if r and level in r["metrics"]]
+        rows = [_stat_row(lbl, r, level, ious, digits)
+                for lbl, r in [*first, *((r["cfg"].get("label", r["name"]), r) for r in extra), *last]]
+        out += [f"**{title}**; {level} search queries.", "", markdown_table(head, rows, digits), ""]
+    return out
+
+
+def _calibration_figure(base: dict | None, ours: dict | None, level: str, path: Path, digits: int) -> list[str]:
+    """Fig 3.10: per decoder-query index, the share of queries its window matches a GT (IoU ≥ 0.1) against its
+    mean confidence, with the Pearson correlation per variant; empty without ``slot_quality`` in the metrics."""
+    import numpy as np
+
+    pts = []
+    for label, run in (("base", base), ("-SA+QD", ours)):
+        sq = ((run or {}).get("metrics", {}).get(level, {}).get("search", {}).get("all", {})).get("slot_quality")
+        if sq and len(sq["match_ratio"]) > 1:
+            pts.append((label, np.asarray(sq["confidence"]), np.asarray(sq["match_ratio"])))
+    if not pts:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    rows = []
+    for label, conf, ratio in pts:
+        ax.scatter(conf, ratio, label=label)
+        r = float(np.corrcoef(conf, ratio)[0, 1]) if conf.std() > 0 and ratio.std() > 0 else None
+        rows.append([label, len(conf), r, float(conf.max()), float(ratio.max())])
+    ax.set_xlabel("mean confidence of the decoder query")
+    ax.set_ylabel("share of queries matched (IoU ≥ 0.1)")
+    ax.set_title(f"Regression quality vs confidence ({level})")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return [f"**Regression quality vs confidence per decoder query** (Fig. 3.10; {level} search queries; a high "
+            "correlation means low-confidence queries really regress worse, i.e. calibration is not the problem).", "",
+            markdown_table(["Variant", "decoder queries", "Pearson r", "max confidence", "max match share"], rows,
+                           digits), "",
+            f"![Per decoder query: match share vs confidence (thesis Fig. 3.10)](figures/{path.name})", ""]
+
+
 def _base_model(run: dict) -> str:
     """The base model a run was trained with (older metrics files: the hybrid with uniform anchors)."""
     c = run["cfg"]
@@ -222,8 +312,11 @@ def _render_group(name: str, tag: str, runs: list[dict], reports_dir: Path, digi
                 "", markdown_table(["-SA", "+QD", *[f"{m}@{t}" for m in ("R_m", "mAP_m") for t in ious],
                                     "#active", "%match P", "%match GT", "slots used"], rows, digits), ""]
 
+    out += _switch_tables(runs, base, ours, nq, qd, ab_level, ious, digits)
+
     # Tab 3.8
     qd_runs = sorted((r for r in runs if r["cfg"].get("self_attention") == 0 and not r["cfg"].get("oracle")
+                      and not _switched(r)
                       and r["cfg"].get("num_queries") == nq and ab_level in r["metrics"]),
                      key=lambda r: r["cfg"].get("qd_rate", 0))
     if len(qd_runs) > 1:
@@ -234,8 +327,9 @@ def _render_group(name: str, tag: str, runs: list[dict], reports_dir: Path, digi
                 markdown_table(["QD rate", *[f"{m}@{t}" for m in ("R_m", "mAP_m") for t in ious], "#active"], rows,
                                digits), ""]
 
-    # Fig 3.7 and Fig 3.9
+    # Fig 3.7, Fig 3.9 and Fig 3.10
     fig_dir = reports_dir / "figures"
+    out += _calibration_figure(base, ours, ab_level, fig_dir / f"search_vmr_{tag}_slot_calibration.png", digits)
     fig1 = fig_dir / f"search_vmr_{tag}_active_vs_moments.png"
     pairs = [(lbl, r) for lbl, r in (("base", base), ("-SA+QD", ours)) if r]
     if _figure_active_vs_moments(pairs, ab_level, fig1):
@@ -246,7 +340,8 @@ def _render_group(name: str, tag: str, runs: list[dict], reports_dir: Path, digi
     for label, sa, q in (("base", 1, 0), ("-SA+QD", 0, qd)):
         for r in runs:
             c = r["cfg"]
-            if c.get("oracle") or c.get("self_attention") != sa or abs(c.get("qd_rate", 0) - q) > 1e-9:
+            if c.get("oracle") or c.get("self_attention") != sa or abs(c.get("qd_rate", 0) - q) > 1e-9 \
+                    or _switched(r):
                 continue
             if ab_level not in r["metrics"]:
                 continue
