@@ -50,6 +50,7 @@ from pipeline.datasets.schema import Moment, VideoRecord, write_records  # noqa:
 from pipeline.features.container import FeatureContainer, write_container  # noqa: E402
 from rehearsal_measure import (  # noqa: E402
     container_stats,
+    dataset_item_ms,
     index_scale_open,
     measure_loader,
     measure_step,
@@ -267,8 +268,8 @@ def setup_sada(work: Path, params: Path, shapes: Shapes):
     torch.manual_seed(0)
     model = SadaDetector(det_cfg)
     notes = (f"detector {det_cfg.model.detector}, align {det_cfg.align}, embed_dim {det_cfg.model.embed_dim}, "
-             f"max_seq_len {cfg.data.max_seq_len}; one item = a (source, target) pair; load_videos holds every "
-             f"video as float32 in RAM (not memory-mapped)")
+             f"max_seq_len {cfg.data.max_seq_len}; one item = a (source, target) pair; load_videos maps the "
+             f"containers' float16 rows (collate converts only the crop)")
     return Built(ds, PairCollate(model.pad_multiple, recipe), model, train, train.epochs, notes, {"video": vprefix},
                  {"cfg": cfg, "spec": spec, "classes": classes})
 
@@ -299,6 +300,7 @@ def rehearse(method: str, iters: int, out: Path | None, shapes: Shapes | None = 
         setup_s = time.perf_counter() - t0
         bs = batch or train.batch_size
         containers = {k: container_stats(p, reads) for k, p in built.prefixes.items()}
+        item_ms = dataset_item_ms(ds, reads)
         scale = (index_scale_open(work, len(shapes.video_layers), shapes.video_dim, scale_items)
                  if scale_items else None)
         batches, loader_sps = measure_loader(ds, built.collate, bs, iters, workers)
@@ -313,6 +315,7 @@ def rehearse(method: str, iters: int, out: Path | None, shapes: Shapes | None = 
         "batch_size": bs, "profile_batch_size": train.batch_size, "iterations": iters,
         "step_samples_per_s": step_sps, "step_it_per_s": step_sps / bs,
         "loader_samples_per_s": loader_sps, "loader_over_step": loader_sps / step_sps,
+        "dataset_item_ms": item_ms,
         "peak_memory_gb": train_peak, **evaluation,
         **({"peak_memory_with_predict_gb": peak_rss_gb()} if predict else {}),
         "containers": containers, "index_scale_open": scale,

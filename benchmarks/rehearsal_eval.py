@@ -8,7 +8,7 @@ model runs the method's own predict path and evaluator on it:
 
 * SDST: ``SDSTDataset`` + ``collate`` at ``sdst.predict_batch_size`` → ``SDST.predict`` → ``pipeline.sdst.
   evaluate.evaluate`` (NMS + QVHighlights MR/HD metrics; the GT has saliency);
-* SADA: ``load_videos`` (every video as float32 in RAM, as ``sada_evaluate`` does) → ``predict_videos`` (one
+* SADA: ``load_videos`` (memory-mapped float16 rows, as ``sada_evaluate`` does) → ``predict_videos`` (one
   video per batch, the detector's own decoding) → ``tal_map`` over the ActivityNet-style GT;
 * search VMR: ``SearchVMRDataset`` → ``predict_dataset`` at ``search_vmr.inference.batch_size`` →
   ``score_queries`` (R_m / mAP_m / mAP + active-query statistics, single / multi parts; every 4th query has

@@ -95,6 +95,17 @@ def container_stats(prefix: Path, reads: int, seed: int = 0) -> dict[str, float]
             "random_read_ms": read_ms}
 
 
+def dataset_item_ms(dataset, reads: int, seed: int = 0) -> float:
+    """Mean cost of the method's own random item read ``dataset[i]`` (what its loader pays per item: only the
+    layers and rows it uses, converted as it converts them), in ms."""
+    pick = np.random.default_rng(seed).integers(0, len(dataset), reads)
+    dataset[int(pick[0])]  # warm-up: lazy opens of memory maps
+    t0 = time.perf_counter()
+    for i in pick:
+        dataset[int(i)]
+    return (time.perf_counter() - t0) / reads * 1e3
+
+
 def index_scale_open(work: Path, layers: int, dim: int, n: int = 10_000) -> dict[str, float]:
     """Open time of an ``n``-item container with these row dims (1 row per item, page cache warm)."""
     prefix = work / f"scale_{n}"

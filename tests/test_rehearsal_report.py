@@ -8,6 +8,7 @@ from pipeline.report.sections import rehearsal
 SDST = {
     "method": "sdst", "dataset": "qvhighlights", "device": "cpu", "precision": "fp32", "batch_size": 32,
     "step_samples_per_s": 12.0, "step_it_per_s": 0.375, "loader_samples_per_s": 336.0, "loader_over_step": 28.0,
+    "dataset_item_ms": 0.5,
     "peak_memory_gb": 2.25, "thesis_epochs": 60, "thesis_train_items": 7218, "projected_hours": 10.025,
     "val_items": 1550, "predict_items": 1550, "predict_samples_per_s": 40.0, "val_load_s": 0.0,
     "predict_projected_full_s": 38.75, "evaluate_s": 3.5, "peak_memory_with_predict_gb": 3.0,
@@ -32,8 +33,8 @@ def test_tables_hold_the_files_values(tmp_path):
     _write(tmp_path, "sada.json", OLD_SADA)  # an older file without predict / container keys
     _write(tmp_path, "gpu_check.json", GPU)
     text = rehearsal.render(tmp_path, 2)
-    assert "| sdst | qvhighlights | cpu fp32 | 32 | 12.00 | 0.38 | 336.00 | 28.00 | 2.25 | 60 × 7218 | 10.03 |" in text
-    assert "| sada | — | — | — | 0.05 | — | 18.50 | — | — | — × — | 138.10 |" in text
+    assert "| sdst | qvhighlights | cpu fp32 | 32 | 12.00 | 0.38 | 336.00 | 28.00 | 0.50 | 2.25 | 60 × 7218 | 10.03 |" in text
+    assert "| sada | — | — | — | 0.05 | — | 18.50 | — | — | — | — × — | 138.10 |" in text
     assert "| sdst | 1550 | 1550 | 40.00 | 0.00 | 38.75 | 3.50 | 3.00 |" in text  # predict table: sdst only
     assert "| sada | 0" not in text
     assert "| sdst | video | 128 | 70.31 | 0.90 | 0.05 | 0.53 | 8.00 |" in text  # bytes → MiB, s → ms

@@ -29,12 +29,12 @@ def _method_files(rdir: Path) -> list[dict]:
 def _train(ms: list[dict], digits: int) -> str:
     rows = [[m.get("method"), m.get("dataset"), f"{m.get('device', '—')} {m.get('precision', '')}".strip(),
              m.get("batch_size"), m.get("step_samples_per_s"), m.get("step_it_per_s"), m.get("loader_samples_per_s"),
-             m.get("loader_over_step"), m.get("peak_memory_gb"),
+             m.get("loader_over_step"), m.get("dataset_item_ms"), m.get("peak_memory_gb"),
              f"{m.get('thesis_epochs', '—')} × {m.get('thesis_train_items', '—')}", m.get("projected_hours")]
             for m in ms]
     return "### Training at real dims\n\n" + markdown_table(
         ["method", "shapes", "device", "batch", "step samples/s", "step it/s", "loader samples/s", "loader / step",
-         "peak RSS (GB)", "thesis epochs × items", "projected h"], rows, digits)
+         "item read (ms)", "peak RSS (GB)", "thesis epochs × items", "projected h"], rows, digits)
 
 
 def _predict(ms: list[dict], digits: int) -> str:
