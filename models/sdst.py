@@ -41,18 +41,15 @@ regresses the same target with a soft-label binary cross-entropy on the logit (g
 vanishing; minimiser the conditional mean), which keeps the head alive in both arms; ``l1`` is Eq. 4.18
 literally.
 
-Parameter budget (:mod:`models.sdst_budget`, ``python -m models.sdst_budget``): at real dims (video 768,
-text 1024, M 30, K 4) the defaults have 4,149,764 trainable parameters (thesis 4.10 M: +1.2 % in 10^6 units,
-−3.5 % in 2^20) and ``shared=False`` 12,833,348 (thesis 12.43 M: +3.2 % / −1.5 %). The thesis' two totals put
-≈ 2.78 M in each level and ≈ 1.32 M outside them; the code's part outside the levels (actionness MLP on the
-flattened 16×256 RoI 1,114,881 — TadTR's head, as the thesis says —, regression 132,098, queries 7,740, gates +
-AdaPool + class head 517) already matches, so the former surplus (4,541,444 / 14,400,068) was per level: the
-RDSA context CNN with full 256→256 k3 convs (394,240). The thesis describes it as "a 2-layer CNN with a hidden
-dimension of 256, a learnable LayerNorm, and a non-linearity" without the conv type; ``cnn: depthwise`` (2,560)
-is the reading that fits both totals, ``full`` keeps the former network, ``none`` drops it (Tab 4.13's
-extracted ticks even put the best row without a CNN, against the text). ``shared=False`` duplicates what
-``unshared_modules`` says (default the whole layer: maps + both streams). ``w/o tuning`` is the same network
-at K = 1 (4,149,761); the thesis' 2.70 M w/o-tuning figure is R2-Tuning's count, a different model.
+Parameter budget: :mod:`models.sdst_budget` (``python -m models.sdst_budget``; real-dim defaults 4,149,764 vs
+the thesis' 4.10 M, unshared 12,833,348 vs 12.43 M; ``cnn: depthwise`` is the RDSA-CNN reading that fits both).
+
+Ablation switches (``sdst.model``): ``query_init`` pure / mixed = DINO query selection from the first-level
+dense tokens (Tab 4.12; :meth:`SDST.select_queries`, its proposals get their own matching loss);
+``sparse_order`` = which sparse sub-blocks run in which order (Tab 4.15 removal, Tab 4.18 permutations; the
+norms keep their canonical indices); ``sparse_condition`` = what the video attention reads (V, D after CA,
+after CA + SA, or D, Tab 4.16). Fig 4.5: :func:`weighted_offsets` (Σ_p A·Δ per level and head) rides on the
+prediction rows. The R2-Tuning baseline (``architecture: r2tuning``) is :mod:`models.r2tuning`.
 
 Batch (see ``pipeline.sdst.data.collate``): ``video [B,K,T,Fv]``, ``video_mask [B,T]`` (True = valid),
 ``text [B,K,L,Ft]``, ``text_mask [B,L]``, ``saliency [B,T]`` (≥ 0, 0 on padding), ``windows`` (list of
@@ -83,7 +80,8 @@ from models.common import (
 )
 from models.sdst_attention import DeformableVideoAttention, StandardVideoAttention, sample_1d, xavier_mha
 from models.sdst_budget import count_parameters, parameter_breakdown  # noqa: F401  (re-exported: one helper)
-from models.sdst_config import SDSTConfig, SDSTModelConfig
+from models.sdst_config import SPARSE_BLOCKS, SDSTConfig, SDSTModelConfig
+from models.sdst_losses import alignment_losses, batched_iou, rows_to_clips, sample_positive, sampled_nce
 
 # ----------------------------------------------------------------------------- small pieces
 
@@ -158,41 +156,60 @@ class SDSTLayer(nn.Module):
     def __init__(self, cfg: SDSTModelConfig, video_dim: int, text_dim: int):
         super().__init__()
         d = cfg.hidden
+        self.order = cfg.sparse_order.split("-")  # the sparse sub-blocks in order (Tab 4.15 / 4.18)
+        # one post-norm per present block, numbered in the canonical ca/sa/def/ffn order (the default keeps
+        # its checkpoint names s_norms.0-3); absent blocks are not built (no dead parameters)
+        present = [blk for blk in SPARSE_BLOCKS if blk in self.order]
+        self.norm_index = {blk: i for i, blk in enumerate(present)}
         self.video_map = input_map(video_dim, d, cfg.dropout)
         self.text_map = input_map(text_dim, d, cfg.dropout)
         # dense stream: CA(text) → SA → FFN
         self.d_ca, self.d_sa = xavier_mha(d, cfg.heads), xavier_mha(d, cfg.heads)
         self.d_ffn = KaimingFFN(d, cfg.ffn_ratio)
         self.d_norms = nn.ModuleList(PostNorm(d, cfg.droppath) for _ in range(3))
-        # sparse stream: CA(text) → SA → video attention → FFN
-        self.s_ca, self.s_sa = xavier_mha(d, cfg.heads), xavier_mha(d, cfg.heads)
-        self.s_ffn = KaimingFFN(d, cfg.ffn_ratio)
-        if cfg.attention == "standard_ca":
+        # sparse stream (default CA(text) → SA → video attention → FFN); construction order fixed (seeded init)
+        self.s_ca = xavier_mha(d, cfg.heads) if "ca" in present else None
+        self.s_sa = xavier_mha(d, cfg.heads) if "sa" in present else None
+        self.s_ffn = KaimingFFN(d, cfg.ffn_ratio) if "ffn" in present else None
+        if "def" not in present:
+            self.s_video = None
+        elif cfg.attention == "standard_ca":
             self.s_video = StandardVideoAttention(cfg)
         else:
             self.s_video = DeformableVideoAttention(cfg, cfg.attention)
-        self.s_norms = nn.ModuleList(PostNorm(d, cfg.droppath) for _ in range(4))
+        self.s_norms = nn.ModuleList(PostNorm(d, cfg.droppath) for _ in present)
 
     def map_inputs(self, video: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.video_map(video), self.text_map(text)
 
     def dense(self, d, t, vmask, tmask, pos):
-        d = self.d_norms[0](d, self.d_ca(d + pos, t, t, key_padding_mask=~tmask, need_weights=False)[0])
-        q = d + pos
-        d = self.d_norms[1](d, self.d_sa(q, q, d, key_padding_mask=~vmask, need_weights=False)[0])
-        return self.d_norms[2](d, self.d_ffn(d))
+        """The dense update; returns (D after FFN, after CA, after CA + SA) — the latter two for Tab 4.16."""
+        d_ca = self.d_norms[0](d, self.d_ca(d + pos, t, t, key_padding_mask=~tmask, need_weights=False)[0])
+        q = d_ca + pos
+        d_sa = self.d_norms[1](d_ca, self.d_sa(q, q, d_ca, key_padding_mask=~vmask, need_weights=False)[0])
+        return self.d_norms[2](d_sa, self.d_ffn(d_sa)), d_ca, d_sa
 
     def sparse(self, h, ref, d, t, vmask, tmask, dense_pos):
+        """The sparse update of the latents ``h`` over the video signal ``d``; returns (h, offsets Δ
+        ``[B, M, H, P]``, their attention weights A) — both None without a deformable video attention."""
         qpos = reference_position(ref, h.shape[-1])
-        h = self.s_norms[0](h, self.s_ca(h + qpos, t, t, key_padding_mask=~tmask, need_weights=False)[0])
-        q = h + qpos
-        h = self.s_norms[1](h, self.s_sa(q, q, h, need_weights=False)[0])
-        if isinstance(self.s_video, StandardVideoAttention):
-            out, offsets = self.s_video(h, ref, d, vmask, qpos, dense_pos)
-        else:
-            out, offsets = self.s_video(h + qpos, ref, d, vmask)
-        h = self.s_norms[2](h, out)
-        return self.s_norms[3](h, self.s_ffn(h)), offsets
+        offsets = weights = None
+        for blk in self.order:
+            norm = self.s_norms[self.norm_index[blk]]
+            if blk == "ca":
+                h = norm(h, self.s_ca(h + qpos, t, t, key_padding_mask=~tmask, need_weights=False)[0])
+            elif blk == "sa":
+                q = h + qpos
+                h = norm(h, self.s_sa(q, q, h, need_weights=False)[0])
+            elif blk == "def":
+                if isinstance(self.s_video, StandardVideoAttention):
+                    out, offsets, weights = self.s_video(h, ref, d, vmask, qpos, dense_pos)
+                else:
+                    out, offsets, weights = self.s_video(h + qpos, ref, d, vmask)
+                h = norm(h, out)
+            else:
+                h = norm(h, self.s_ffn(h))
+        return h, offsets, weights
 
 
 # ----------------------------------------------------------------------------- the model
@@ -208,6 +225,9 @@ class SDST(nn.Module):
                              "must be non-empty and of equal length (one per level)")
         self.config = config
         cfg = config.model
+        if cfg.architecture != "sdst":
+            raise ValueError(f"SDST: sdst.model.architecture is {cfg.architecture!r}; build it with "
+                             "models.side_tuners.build_side_tuner")
         if cfg.hidden % cfg.heads:
             raise ValueError(f"SDST: hidden {cfg.hidden} is not divisible by heads {cfg.heads}")
         d, k, m = cfg.hidden, config.num_levels, config.num_queries
@@ -236,6 +256,10 @@ class SDST(nn.Module):
         self.register_buffer("video_std", torch.ones(k, config.video_dim))
         self.register_buffer("text_mean", torch.zeros(k, config.text_dim))
         self.register_buffer("text_std", torch.ones(k, config.text_dim))
+        if cfg.query_init != "static":  # built last: the static default's seeded initialisation is unchanged
+            self.proposal_cls = nn.Linear(d, 1)  # scores every first-level dense token (DINO query selection)
+            self.proposal_reg = MLP(d, d, 2, 3)  # its (c, w) proposal around the token
+            nn.init.constant_(self.proposal_cls.bias, -math.log((1 - 0.01) / 0.01))
 
     def set_input_stats(self, video_mean: torch.Tensor, video_std: torch.Tensor, text_mean: torch.Tensor,
                         text_std: torch.Tensor) -> None:
@@ -284,24 +308,57 @@ class SDST(nn.Module):
         dense = video.new_zeros(b, t_len, d_dim)
         latent = self.query_latent[None].expand(b, -1, -1)
         ref = self.query_ref.sigmoid()[None].expand(b, -1, -1)
-        levels = []
+        levels, proposals = [], None
         for i in range(k):
             layer = self._level(i)
             v, t = layer.map_inputs(video[:, i], text[:, i])
             beta = self.gate[i].sigmoid()
             dense = beta * dense + (1 - beta) * v
-            dense = layer.dense(dense, t, vmask, tmask, pos)
-            latent, offsets = layer.sparse(latent, ref, dense, t, vmask, tmask, pos)
+            dense, after_ca, after_sa = layer.dense(dense, t, vmask, tmask, pos)
+            if i == 0 and cfg.query_init != "static":
+                latent, ref, proposals = self.select_queries(dense, vmask, latent, ref)
+            signal = {"ffn": dense, "ca": after_ca, "ca_sa": after_sa, "raw": v}[cfg.sparse_condition]
+            latent, offsets, weights = layer.sparse(latent, ref, signal, t, vmask, tmask, pos)
             new_ref = (inverse_sigmoid(ref) + self.reg_head(latent)).sigmoid()
             logits = self.cls_head(latent).squeeze(-1)
             act_logit = self.act_head(self.roi_features(dense, new_ref, vmask)).squeeze(-1)
             levels.append({"spans": new_ref, "logits": logits, "actionness": act_logit.sigmoid(),
-                           "act_logit": act_logit, "offsets": offsets,
+                           "act_logit": act_logit, "offsets": offsets, "offset_weights": weights,
                            "video": v, "text_pool": self.adapool(t, tmask)})
             ref = new_ref.detach()
         t_pool = levels[-1]["text_pool"]
         saliency = F.cosine_similarity(dense, t_pool[:, None], dim=-1).masked_fill(~vmask, 0.0)
-        return {"levels": levels, "saliency": saliency, "dense": dense, "video_mask": vmask}
+        return {"levels": levels, "saliency": saliency, "dense": dense, "video_mask": vmask, "proposals": proposals}
+
+    def select_queries(self, dense: torch.Tensor, vmask: torch.Tensor, latent: torch.Tensor, ref: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """DINO-style query selection (Tab 4.12 PureInit / MixedInit) from the first-level dense tokens.
+
+        Every valid token gets a score and a (c, w) proposal (centre = the row's centre shifted by the
+        regression head, width from a 0.05 prior); the top-M tokens' detached proposals become the references,
+        and their detached features the latents (``pure``) or the learned latents stay (``mixed``). Where a
+        video has fewer valid rows than M, the remaining queries keep the static ones. Returns (latents,
+        references, proposals of the selected tokens with gradients: ``spans`` / ``logits`` for the loss)."""
+        b, t_len, _ = dense.shape
+        m = latent.shape[1]
+        lengths = vmask.sum(1, keepdim=True).to(dense.dtype)
+        centre = (torch.arange(t_len, device=dense.device, dtype=dense.dtype)[None] + 0.5) / lengths
+        prior = torch.stack([centre.clamp(1e-3, 1 - 1e-3), torch.full_like(centre, 0.05)], -1)
+        spans = (inverse_sigmoid(prior) + self.proposal_reg(dense)).sigmoid()  # [B, T, 2]
+        score = self.proposal_cls(dense).squeeze(-1).masked_fill(~vmask, float("-inf"))
+        n = min(m, t_len)
+        top, idx = score.topk(n, dim=1)
+        valid = torch.isfinite(top)
+        pad = m - n  # a batch shorter than M rows: the last queries stay static
+        sel_spans = spans.gather(1, idx[..., None].expand(-1, -1, 2))
+        new_ref = torch.where(valid[..., None], sel_spans.detach(), ref[:, :n])
+        new_ref = torch.cat([new_ref, ref[:, n:]], 1) if pad else new_ref
+        if self.config.model.query_init == "pure":
+            sel = dense.gather(1, idx[..., None].expand(-1, -1, dense.shape[-1])).detach()
+            new_latent = torch.where(valid[..., None], sel, latent[:, :n])
+            latent = torch.cat([new_latent, latent[:, n:]], 1) if pad else new_latent
+        logits = top.masked_fill(~valid, -1e4)  # invalid picks: a confident "no moment" for the focal loss
+        return latent, new_ref, {"spans": sel_spans, "logits": logits}
 
     # ------------------------------------------------------------------ training
 
@@ -318,13 +375,18 @@ class SDST(nn.Module):
                 mr[key] = mr[key] + val / len(levels)
         vmask = out["video_mask"]
         sal = batch["saliency"].to(out["saliency"]) * vmask
-        pos_idx = _sample_positive(sal, vmask)
+        pos_idx = sample_positive(sal, vmask)
         l_sal = self._sampled_nce(out["saliency"], sal, vmask, pos_idx)
         l_av, l_al = self._alignment(out["levels"], pos_idx)
         loss = (cfg.w_cls * mr["cls"] + cfg.w_l1 * mr["l1"] + cfg.w_iou * mr["iou"] + cfg.w_act * mr["act"]
                 + cfg.w_sal * l_sal + cfg.w_align_video * l_av + cfg.w_align_layer * l_al)
-        return {"loss": loss, "loss_cls": mr["cls"], "loss_l1": mr["l1"], "loss_iou": mr["iou"],
-                "loss_act": mr["act"], "loss_sal": l_sal, "loss_align_video": l_av, "loss_align_layer": l_al}
+        losses = {"loss_cls": mr["cls"], "loss_l1": mr["l1"], "loss_iou": mr["iou"], "loss_act": mr["act"],
+                  "loss_sal": l_sal, "loss_align_video": l_av, "loss_align_layer": l_al}
+        if out["proposals"] is not None:  # query selection: the selected proposals' own matching loss (DINO)
+            prop = self._mr_losses(out["proposals"], windows, num_gt)
+            losses["loss_proposal"] = cfg.w_cls * prop["cls"] + cfg.w_l1 * prop["l1"] + cfg.w_iou * prop["iou"]
+            loss = loss + losses["loss_proposal"]
+        return {"loss": loss, **losses}
 
     def _mr_losses(self, lvl: dict, windows: list[torch.Tensor], num_gt: int) -> dict[str, torch.Tensor]:
         """Focal / L1 / IoU on Hungarian-matched queries and actionness L1 on all queries, for one level.
@@ -332,7 +394,7 @@ class SDST(nn.Module):
         Costs are computed for the whole batch on the model's device and copied to the CPU once per level;
         only the tiny per-sample assignments run in scipy."""
         cfg = self.config.model
-        spans, logits, act = lvl["spans"], lvl["logits"], lvl["actionness"]
+        spans, logits = lvl["spans"], lvl["logits"]
         b = spans.shape[0]
         g = max(1, max(len(w) for w in windows))
         gt = spans.new_zeros(b, g, 2)
@@ -346,7 +408,7 @@ class SDST(nn.Module):
             a, gam = cfg.focal_alpha, cfg.focal_gamma
             cls_cost = a * (1 - p) ** gam * -(p + 1e-8).log() - (1 - a) * p**gam * -(1 - p + 1e-8).log()
             s_det = spans.detach().float()
-            iou_all = _batched_iou(span_cw_to_se(s_det), gt.float())  # [B, M, G]
+            iou_all = batched_iou(span_cw_to_se(s_det), gt.float())  # [B, M, G]
             cost = (cfg.cost_class * cls_cost[..., None] + cfg.cost_l1 * torch.cdist(s_det, gt_cw.float(), p=1)
                     - cfg.cost_iou * iou_all).cpu().numpy()
         bidx, ridx, cidx = [], [], []
@@ -360,64 +422,26 @@ class SDST(nn.Module):
         target_cls[bidx_t, ridx_t] = 1.0
         pred, tgt = spans[bidx_t, ridx_t], gt_cw[bidx_t, cidx_t]
         l1 = (pred - tgt).abs().sum()
-        ious = _batched_iou(span_cw_to_se(pred)[:, None], span_cw_to_se(tgt)[:, None])[:, 0, 0]
+        ious = batched_iou(span_cw_to_se(pred)[:, None], span_cw_to_se(tgt)[:, None])[:, 0, 0]
         iou = (1 - ious).sum()
         best = iou_all.masked_fill(~gt_valid[:, None, :], 0.0).max(-1).values  # 0 for samples without GT
-        if cfg.act_loss == "bce":
-            act_loss = F.binary_cross_entropy_with_logits(lvl["act_logit"], best.to(act.dtype))
+        if "act_logit" not in lvl:  # query-selection proposals have no actionness
+            act_loss = spans.sum() * 0
+        elif cfg.act_loss == "bce":
+            act_loss = F.binary_cross_entropy_with_logits(lvl["act_logit"], best.to(spans.dtype))
         else:  # Eq. 4.18 literally
-            act_loss = (act - best.to(act.dtype)).abs().mean()
+            act_loss = (lvl["actionness"] - best.to(spans.dtype)).abs().mean()
         cls = sigmoid_focal_loss(logits, target_cls, cfg.focal_alpha, cfg.focal_gamma, reduction="sum") / num_gt
         return {"cls": cls, "l1": l1 / num_gt, "iou": iou / num_gt, "act": act_loss}
 
     def _sampled_nce(self, scores: torch.Tensor, sal: torch.Tensor, vmask: torch.Tensor,
                      pos_idx: torch.Tensor) -> torch.Tensor:
-        """SampledNCE (R2-Tuning): rank one positive clip above lower-saliency clips of its video (row term)
-        and above the same clip index of the other videos (column term)."""
-        tau = self.config.model.temperature
-        logits = scores / tau
-        has_pos = pos_idx >= 0
-        if not has_pos.any():
-            return scores.sum() * 0
-        b = torch.arange(len(scores), device=scores.device)
-        pi = pos_idx.clamp(min=0)
-        pos_sal = sal[b, pi]
-        # row term: negatives = clips of the same video with lower saliency than the positive
-        row_mask = vmask & (sal < pos_sal[:, None])
-        row_mask[b, pi] = True
-        row = logits.masked_fill(~row_mask, float("-inf"))
-        l_row = -(row.log_softmax(-1)[b, pi])
-        # column term: the positive's clip index across the batch (only videos that have that clip)
-        col_logits = logits[:, pi].T  # [B(anchor), B(other)]
-        col_valid = vmask[:, pi].T & (sal[:, pi].T < pos_sal[:, None])
-        col_valid[b, b] = True
-        col = col_logits.masked_fill(~col_valid, float("-inf"))
-        l_col = -(col.log_softmax(-1)[b, b])
-        return ((l_row + l_col) * has_pos).sum() / has_pos.sum()
+        """SampledNCE (:func:`models.sdst_losses.sampled_nce`) at ``sdst.model.temperature``."""
+        return sampled_nce(scores, sal, vmask, pos_idx, self.config.model.temperature)
 
     def _alignment(self, levels: list[dict], pos_idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Video-level InfoNCE (across the batch, per level) and layer-wise InfoNCE (across levels, per sample)."""
-        tau = self.config.model.temperature
-        has_pos = pos_idx >= 0
-        zero = levels[-1]["text_pool"].sum() * 0
-        if not has_pos.any():
-            return zero, zero
-        b = torch.arange(len(pos_idx), device=pos_idx.device)[has_pos]
-        v = torch.stack([F.normalize(lvl["video"][b, pos_idx[has_pos]], dim=-1) for lvl in levels], 1)
-        q = torch.stack([F.normalize(lvl["text_pool"][b], dim=-1) for lvl in levels], 1)  # [B', K, d]
-        l_video = zero
-        if len(b) > 1:
-            sim = torch.einsum("ikd,jkd->kij", v, q) / tau  # per level, batch × batch
-            target = torch.arange(len(b), device=sim.device).expand(sim.shape[0], -1)
-            l_video = 0.5 * (F.cross_entropy(sim.flatten(0, 1), target.flatten())
-                             + F.cross_entropy(sim.transpose(1, 2).flatten(0, 1), target.flatten()))
-        l_layer = zero
-        if v.shape[1] > 1:
-            sim = torch.einsum("bkd,bld->bkl", v, q) / tau  # per sample, level × level
-            target = torch.arange(v.shape[1], device=sim.device).expand(sim.shape[0], -1)
-            l_layer = 0.5 * (F.cross_entropy(sim.flatten(0, 1), target.flatten())
-                             + F.cross_entropy(sim.transpose(1, 2).flatten(0, 1), target.flatten()))
-        return l_video, l_layer
+        """Video-level and layer-wise InfoNCE (:func:`models.sdst_losses.alignment_losses`)."""
+        return alignment_losses(levels, pos_idx, self.config.model.temperature)
 
     # ------------------------------------------------------------------ inference
 
@@ -433,6 +457,7 @@ class SDST(nn.Module):
             score = (score * last["actionness"].float()).clamp(min=0).sqrt()
         spans = span_cw_to_se(last["spans"].float()).clamp(0, 1)
         lengths = out["video_mask"].sum(1)
+        offsets = weighted_offsets(out["levels"])
         rows = []
         for bi, meta in enumerate(batch["meta"]):
             n = int(lengths[bi])
@@ -442,34 +467,17 @@ class SDST(nn.Module):
             windows = [[round(float(span_sec[i, 0]), 4), round(float(span_sec[i, 1]), 4), round(float(sc[i]), 6)]
                        for i in order]
             sal_rows = out["saliency"][bi, :n].float().cpu().numpy()
-            rows.append({"qid": meta["qid"], "vid": meta["vid"], "pred_relevant_windows": windows,
-                         "pred_saliency_scores": _rows_to_clips(sal_rows, meta)})
+            row = {"qid": meta["qid"], "vid": meta["vid"], "pred_relevant_windows": windows,
+                   "pred_saliency_scores": rows_to_clips(sal_rows, meta)}
+            if offsets is not None:  # Fig 4.5: per level and head, Σ_p A·Δ averaged over the M queries
+                row["weighted_offsets"] = [[round(float(v), 5) for v in lvl] for lvl in offsets[bi]]
+            rows.append(row)
         return rows
 
 
-# ----------------------------------------------------------------------------- helpers
-
-
-def _batched_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of (start, end) spans ``a [B, N, 2]`` × ``b [B, G, 2]`` → ``[B, N, G]``."""
-    inter = (torch.min(a[..., :, None, 1], b[..., None, :, 1]) - torch.max(a[..., :, None, 0], b[..., None, :, 0]))
-    inter = inter.clamp(min=0)
-    union = (a[..., :, None, 1] - a[..., :, None, 0]) + (b[..., None, :, 1] - b[..., None, :, 0]) - inter
-    return inter / union.clamp(min=1e-6)
-
-
-def _sample_positive(sal: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
-    """One random clip with saliency > 0 per sample (−1 when there is none)."""
-    pos = (sal > 0) & vmask
-    rnd = torch.rand(sal.shape, device=sal.device).masked_fill(~pos, -1.0)
-    idx = rnd.argmax(-1)
-    return torch.where(pos.any(-1), idx, torch.full_like(idx, -1))
-
-
-def _rows_to_clips(rows: np.ndarray, meta: dict) -> list[float]:
-    """Feature-row saliency → one score per ``clip_len``-second clip (nearest row to each clip centre)."""
-    ts, clip = float(meta["time_step"]), float(meta.get("clip_len", meta["time_step"]))
-    n_clips = max(1, int(math.ceil(meta["duration"] / clip - 1e-6)))
-    centres = (np.arange(n_clips) + 0.5) * clip
-    idx = np.clip(np.floor(centres / ts).astype(int), 0, len(rows) - 1)
-    return [round(float(v), 6) for v in rows[idx]]
+def weighted_offsets(levels: list[dict]) -> torch.Tensor | None:
+    """Fig 4.5's weighted offset ``d_q = Σ_p A_{q,p} Δ_{q,p}`` per level and head, averaged over the M queries
+    → ``[B, K, H]`` (in half-widths: ±1 = the reference's boundaries); None without deformable attention."""
+    if any(lvl.get("offsets") is None or lvl.get("offset_weights") is None for lvl in levels):
+        return None
+    return torch.stack([(lvl["offsets"] * lvl["offset_weights"]).sum(-1).float().mean(1) for lvl in levels], 1)

@@ -90,7 +90,8 @@ class DeformableVideoAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, ref: torch.Tensor, dense: torch.Tensor, mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``query [B,M,d]``, ``ref [B,M,2]`` (c, w), ``dense [B,T,d]``, ``mask [B,T]`` → (out [B,M,d], offsets)."""
+        """``query [B,M,d]``, ``ref [B,M,2]`` (c, w), ``dense [B,T,d]``, ``mask [B,T]`` → (out [B,M,d], offsets Δ
+        ``[B,M,H,P]`` in half-widths, attention weights A ``[B,M,H,P]``; Fig 4.5 plots Σ_p A Δ per head)."""
         b, m, _ = query.shape
         lengths = mask.sum(1)
         dense = dense * mask[..., None]
@@ -114,7 +115,7 @@ class DeformableVideoAttention(nn.Module):
         vals = vals.view(b, h, m, p, dh)
         out = (vals * attn.permute(0, 2, 1, 3)[..., None]).sum(3)  # [B, H, M, dh]
         out = out.permute(0, 2, 1, 3).reshape(b, m, h * dh)
-        return self.output_proj(out), offsets
+        return self.output_proj(out), offsets, attn
 
 
 def context_cnn(kind: str, dim: int) -> nn.Sequential | None:
@@ -154,4 +155,4 @@ class StandardVideoAttention(nn.Module):
 
     def forward(self, query, ref, dense, mask, query_pos, dense_pos):
         out = self.att(query + query_pos, dense + dense_pos, dense, key_padding_mask=~mask, need_weights=False)[0]
-        return out, None
+        return out, None, None

@@ -11,6 +11,9 @@ queries, gates, AdaPool: 1,255,236, the actionness MLP on the flattened 16×256 
 with full 256→256 convs the RDSA context CNN alone is 394,240 of a 3,286,208 per-level block, which is where
 the former +10.8 % / +16 % surplus came from. A depthwise 2-layer CNN (2,560) brings both totals within 5 %
 of the thesis in either unit. Which unit the thesis' "M" is is not stated; both are shown.
+
+The table also counts the R2-Tuning baseline (:mod:`models.r2tuning`, the network behind Tab 4.8's 2.70 M) at the
+paper's CLIP ViT-B/32 dims (2,836,242: 2.70 in 2^20 units) and at the real dims the sdst stages run it on.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ THESIS_SHARED_M = 4.10  # Tab 4.8 / Tab 4.17
 THESIS_UNSHARED_M = 12.43  # Tab 4.17
 THESIS_WO_TUNING_M = 2.70  # Tab 4.8: R2-Tuning's own count (its R2-Tuning row has the same figure)
 REAL_DIMS = {"video_dim": 768, "text_dim": 1024, "num_queries": 30}  # InternVideo2-1B vision / BERT-large text
+CLIP_B32_DIMS = {"video_dim": 768, "text_dim": 512, "num_queries": 30}  # R2-Tuning's own CLIP ViT-B/32 towers
 
 _LAYER_GROUPS = {"d_ca": "dense_stream", "d_sa": "dense_stream", "d_ffn": "dense_stream", "d_norms": "dense_stream",
                  "s_ca": "sparse_stream", "s_sa": "sparse_stream", "s_ffn": "sparse_stream",
@@ -61,6 +65,17 @@ def real_dim_model(levels: int = 4, **model_overrides):
     return SDST(SDSTConfig(**REAL_DIMS, video_layers=layers, text_layers=layers, model=model_cfg))
 
 
+def r2tuning_model(levels: int = 4, dims: dict | None = None):
+    """The R2-Tuning baseline (:mod:`models.r2tuning`) over the last ``levels`` layers at ``dims`` (default
+    the thesis' real dims; :data:`CLIP_B32_DIMS` are the paper's)."""
+    from models.r2tuning import R2Tuning
+    from models.sdst_config import SDSTConfig, SDSTModelConfig
+
+    layers = list(range(41 - levels, 41))
+    return R2Tuning(SDSTConfig(**(dims or REAL_DIMS), video_layers=layers, text_layers=layers,
+                               model=SDSTModelConfig(architecture="r2tuning")))
+
+
 def _row(label: str, n: int, thesis_m: float | None, note: str = "") -> dict:
     row = {"config": label, "params": n, "M (10^6)": n / 1e6, "Mi (2^20)": n / 2**20, "thesis M": thesis_m,
            "Δ % (10^6)": None, "Δ % (2^20)": None, "note": note}
@@ -71,13 +86,19 @@ def _row(label: str, n: int, thesis_m: float | None, note: str = "") -> dict:
 
 
 def budget_rows() -> list[dict]:
-    """The thesis-default configuration (shared / unshared / w/o tuning) and the other CNN forms, at real dims."""
+    """The thesis-default configuration (shared / unshared / w/o tuning), the R2-Tuning baseline and the other
+    CNN forms, at real dims."""
     rows = [
         _row("shared (K=4)", count_parameters(real_dim_model()), THESIS_SHARED_M),
         _row("unshared (K=4)", count_parameters(real_dim_model(shared=False)), THESIS_UNSHARED_M),
         _row("w/o tuning (K=1)", count_parameters(real_dim_model(1)), THESIS_WO_TUNING_M,
              "thesis figure is R2-Tuning's count"),
     ]
+    rows.append(_row("R2-Tuning (K=4, CLIP ViT-B/32 dims 768/512)",
+                     count_parameters(r2tuning_model(dims=CLIP_B32_DIMS)), THESIS_WO_TUNING_M,
+                     "the paper's setting; Tab 4.8's R2-Tuning row"))
+    rows.append(_row("R2-Tuning (K=4, real dims 768/1024)", count_parameters(r2tuning_model()), THESIS_WO_TUNING_M,
+                     "the baseline as the sdst stages run it on IV2 / BERT-large features"))
     for cnn in ("full", "none"):
         rows.append(_row(f"shared, cnn={cnn}", count_parameters(real_dim_model(cnn=cnn)), THESIS_SHARED_M))
         rows.append(_row(f"unshared, cnn={cnn}", count_parameters(real_dim_model(cnn=cnn, shared=False)),

@@ -16,6 +16,10 @@ from typing import Literal
 class SDSTModelConfig:
     """Architecture and loss settings of SDST (``sdst.model``)."""
 
+    # which network: the SDST side-tuner, or the R2-Tuning baseline (models.r2tuning, Tab 4.8) trained and
+    # evaluated by the same stages on the same features (it reads hidden/heads/ffn_ratio/dropout, the saliency
+    # and alignment weights, temperature and focal settings; the SDST-only switches are ignored)
+    architecture: Literal["sdst", "r2tuning"] = "sdst"
     hidden: int = 256
     heads: int = 8
     ffn_ratio: int = 4
@@ -33,6 +37,16 @@ class SDSTModelConfig:
     # sparse streams; Tab 4.17's "independent SD side-tuners"), the two streams only (maps shared), or the
     # maps only (streams shared). Gates β^ℓ are per level and the heads / queries shared in every case.
     unshared_modules: Literal["layer", "streams", "maps"] = "layer"
+    # initial sparse queries (Tab 4.12, DINO [145] query selection): static = learned references + latents;
+    # pure = references and latents from the top-M first-level dense tokens; mixed = references from them,
+    # latents learned (static)
+    query_init: Literal["static", "pure", "mixed"] = "static"
+    # the sparse stream's sub-blocks in order (Tab 4.15 removes one, Tab 4.18 permutes): "-"-joined subset of
+    # ca (text cross-attention), sa (self-attention), def (the video attention: RDSA / Def. CA / Stand. CA), ffn
+    sparse_order: str = "ca-sa-def-ffn"
+    # the video signal the sparse stream's video attention reads (Tab 4.16): raw = the level's mapped video V,
+    # ca / ca_sa = the dense stream after its CA / CA + SA, ffn = the full dense update D (the thesis' choice)
+    sparse_condition: Literal["raw", "ca", "ca_sa", "ffn"] = "ffn"
     deform_points: int = 4  # sampled keys per head
     rdsa_latent: int = 64
     roi_size: int = 16
@@ -56,6 +70,15 @@ class SDSTModelConfig:
     cost_class: float = 2.0
     cost_l1: float = 5.0
     cost_iou: float = 2.0
+
+    def __post_init__(self):
+        blocks = self.sparse_order.split("-")
+        if not blocks or len(set(blocks)) != len(blocks) or not set(blocks) <= set(SPARSE_BLOCKS):
+            raise ValueError(f"sdst.model.sparse_order: expected distinct blocks of {'/'.join(SPARSE_BLOCKS)} "
+                             f"joined by '-', got {self.sparse_order!r}")
+
+
+SPARSE_BLOCKS = ("ca", "sa", "def", "ffn")  # the sparse stream's sub-blocks (sdst.model.sparse_order)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,14 +73,15 @@ def _rss_gb() -> float:
 
 def measure(cfg: SDSTConfig, batch_size: int, video_len: int, text_len: int, iterations: int, warmup: int,
             device: str = "cpu", precision: str = "fp32", seed: int = 0) -> dict:
-    """Trainable params, peak training memory and training it/s of ``SDST(cfg)``."""
-    from models.sdst import SDST
+    """Trainable params, peak training memory and training it/s of the network ``cfg`` names (SDST or the
+    R2-Tuning baseline, :func:`models.side_tuners.build_side_tuner`)."""
+    from models.side_tuners import build_side_tuner
     from models.sdst_budget import count_parameters
     from pipeline.core.training import autocast
 
     dev = torch.device(device)
     torch.manual_seed(seed)
-    model = SDST(cfg).to(dev).train()
+    model = build_side_tuner(cfg).to(dev).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
     batch = random_batch(cfg, batch_size, video_len, text_len, dev, seed)
 
@@ -113,7 +114,7 @@ def measure(cfg: SDSTConfig, batch_size: int, video_len: int, text_len: int, ite
             "peak_train_memory_gb": round(peak, 4), "memory_kind": kind,
             "iters_per_sec": round(iterations / elapsed, 4), "batch_size": batch_size, "video_len": video_len,
             "levels": cfg.num_levels, "shared": cfg.model.shared, "attention": cfg.model.attention,
-            "cnn": cfg.model.cnn, "device": str(dev), "precision": precision}
+            "cnn": cfg.model.cnn, "architecture": cfg.model.architecture, "device": str(dev), "precision": precision}
 
 
 @stage_main()

@@ -9,7 +9,9 @@ reads ``sdst.dataset_specs.<dataset>`` (evaluation split, clip length), ``sdst.p
 small metrics JSON (``cache: false``) with the brief QVHighlights numbers (MR R1@0.5/0.7, mAP@0.5/0.75/avg; HD
 mAP/HIT@1 at VeryGood when the ground truth has saliency) plus R1@0.3 for grounding datasets and the MR mAP per
 GT-length bucket (``MR-mAP-short`` / ``-middle`` / ``-long``, Tab 4.14; absent for an empty bucket), and the
-facts the report needs (label, K, layers, trainable params = parameters with ``requires_grad``):
+facts the report needs (label, K, layers, trainable params = parameters with ``requires_grad``), and for a
+deformable video attention (RDSA / Def. CA) Fig 4.5's per-level, per-head weighted sampling offsets
+(``sampling_offsets``: mean over queries and seeds; the raw rows carry each query's as ``weighted_offsets``):
 
     {"dataset", "variant", "label", "last_layer_only", "model_overrides", "levels", "video_layers", ...,
      "seeds": [0, 1, 2], "metrics": {<name>: mean over seeds}, "metrics_std": {<name>: population std},
@@ -78,7 +80,8 @@ def evaluate(predictions: list[dict], gt_rows: list[dict], with_saliency: bool, 
     from pipeline.metrics.qvhighlights import qvhighlights_eval
 
     with_windows = {r["qid"] for r in gt_rows if r["relevant_windows"]}
-    preds = [r for r in postprocess(predictions, cfg) if r["qid"] in with_windows]
+    preds = [{k: v for k, v in r.items() if k != "weighted_offsets"} for r in postprocess(predictions, cfg)
+             if r["qid"] in with_windows]
     gt = [r for r in gt_rows if r["qid"] in with_windows]
     if not with_saliency:
         preds = [{k: v for k, v in r.items() if k != "pred_saliency_scores"} for r in preds]
@@ -101,19 +104,45 @@ def evaluate(predictions: list[dict], gt_rows: list[dict], with_saliency: bool, 
     return out
 
 
+def offset_stats(rows: list[dict]) -> dict | None:
+    """Fig 4.5 for one seed: per level and head, the mean and std over queries of the weighted sampling offset
+    ``Σ_p A·Δ`` (each query's value already averaged over the M decoder queries by the model; ±1 = the
+    reference's boundaries). None when the rows carry no offsets (standard CA, R2-Tuning)."""
+    values = [r["weighted_offsets"] for r in rows if r.get("weighted_offsets") is not None]
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=np.float64)  # [queries, K, H]
+    return {"mean": np.round(arr.mean(0), 5).tolist(), "std": np.round(arr.std(0), 5).tolist(),
+            "num_queries": int(arr.shape[0])}
+
+
+def aggregate_offsets(per_seed: dict[int, dict | None]) -> dict | None:
+    """``sampling_offsets`` of the metrics file: the mean over seeds of each seed's per-level, per-head mean,
+    the population std of those means over seeds, the mean within-seed std over queries, and every seed's
+    statistics (None when no seed has offsets)."""
+    stats = {s: v for s, v in per_seed.items() if v is not None}
+    if not stats:
+        return None
+    means = np.asarray([v["mean"] for v in stats.values()])
+    return {"levels": int(means.shape[1]), "heads": int(means.shape[2]),
+            "mean": np.round(means.mean(0), 5).tolist(), "std_over_seeds": np.round(means.std(0), 5).tolist(),
+            "std_over_queries": np.round(np.mean([v["std"] for v in stats.values()], 0), 5).tolist(),
+            "per_seed": {str(s): v for s, v in stats.items()}}
+
+
 def checkpoint_facts(checkpoint: Path) -> dict:
     """Variant facts from a checkpoint: levels, layer ids, switches and trainable params.
 
     The count is that of the rebuilt model's parameters with ``requires_grad`` (``count_parameters``): the
     state dict also holds buffers (the input statistics) and, with ``unshared_modules`` other than ``layer``,
     one key per level for a module the levels share."""
-    from models.sdst import SDST
     from models.sdst_budget import count_parameters
+    from models.side_tuners import MODEL_CLASSES
     from pipeline.core.checkpoints import load_model
 
-    model, ckpt = load_model(checkpoint, "cpu", models=(SDST,))
+    model, ckpt = load_model(checkpoint, "cpu", models=MODEL_CLASSES)
     cfg = model.config
-    return {"levels": cfg.num_levels, "video_layers": list(cfg.video_layers), "text_layers": list(cfg.text_layers),
+    return {"architecture": cfg.model.architecture, "levels": cfg.num_levels, "video_layers": list(cfg.video_layers), "text_layers": list(cfg.text_layers),
             "attention": cfg.model.attention, "shared": cfg.model.shared, "cnn": cfg.model.cnn,
             "trainable_params": count_parameters(model), "seed": ckpt.get("runtime", {}).get("seed")}
 
@@ -160,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     raw = predict_seeds(args.models, list(params.seeds), args.canonical, args.video_features, args.text_features,
                         spec.eval_split, spec.clip_len, spec.min_len, params.predict_batch_size, runtime.device,
                         args.predictions)
-    per_seed, facts = {}, {}
+    per_seed, facts, offsets = {}, {}, {}
     for seed, ckpt in checkpoints.items():
         per_seed[seed] = evaluate(raw[seed], gt, with_sal, params.eval)
         facts[seed] = checkpoint_facts(ckpt)
+        offsets[seed] = offset_stats(raw[seed])
     mean, std = aggregate_seeds(per_seed)
     first = facts[params.seeds[0]]
     result = {"dataset": args.dataset, "variant": args.variant, "label": spec_v.label,
@@ -172,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
               "metrics": mean, "metrics_std": std,
               "per_seed": {str(s): {"metrics": m, "trainable_params": facts[s]["trainable_params"]}
                            for s, m in per_seed.items()}}
+    sampling = aggregate_offsets(offsets)
+    if sampling is not None:  # Fig 4.5 (deformable video attention only; the report plots it)
+        result["sampling_offsets"] = sampling
     write_json(args.out, result)
     brief = ", ".join(f"{k} {mean[k]:.2f} ± {std[k]:.2f}" for k in ("MR-R1@0.5", "MR-mAP", "HD-mAP") if k in mean)
     print(f"[sdst_evaluate] {args.dataset}/{args.variant} over seeds {list(params.seeds)}: {brief}")

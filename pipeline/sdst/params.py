@@ -32,7 +32,8 @@ class SDSTVariant:
     """One ``sdst.variant_specs`` entry. ``K`` null = ``sdst.K`` (and ``sdst.layers``; a variant with its own
     ``K`` takes the last K stored layers); ``last_layer_only`` feeds the deepest selected
     layer to every level (Fig 4.4 blue; ``K: 1`` + it = the ``w/o tuning`` baseline); ``model`` overrides
-    fields of ``sdst.model`` (e.g. ``{attention: deformable_ca}``, ``{shared: false}``)."""
+    fields of ``sdst.model`` (e.g. ``{attention: deformable_ca}``, ``{shared: false}``, ``{sparse_order: ca-sa-ffn}``;
+    ``{architecture: r2tuning}`` trains the R2-Tuning baseline instead of SDST)."""
 
     label: str
     K: PositiveInt | None = None

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models.sdst import SDST
+from models.side_tuners import MODEL_CLASSES
 from pipeline.core.io import InputError, atomic_path, write_jsonl
 from pipeline.sdst.data import LayerChoice, SDSTDataset, collate, prediction_path, seed_checkpoints
 
@@ -25,7 +25,7 @@ def predict(checkpoint: Path, canonical: Path, video_dir: Path, text_dir: Path, 
     """Prediction rows for every query of ``split`` (queries without windows included)."""
     from pipeline.core.checkpoints import load_model
 
-    model, _ = load_model(checkpoint, device, models=(SDST,))
+    model, _ = load_model(checkpoint, device, models=MODEL_CLASSES)
     cfg = model.config
     ds = SDSTDataset(canonical, split, video_dir, text_dir, LayerChoice(cfg.video_layers, cfg.text_layers),
                      clip_len, require_windows=False)

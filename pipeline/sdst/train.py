@@ -87,7 +87,7 @@ def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str
     """Train SDST for ``dataset`` × ``variant`` once per seed (``seeds``, default ``sdst.seeds``) into
     ``out/seed_<k>`` with resume state under ``work_root`` (default :func:`default_work_root` of ``out``);
     returns ``{seed: pipeline.core.training.FitResult}``."""
-    from models.sdst import SDST
+    from models.side_tuners import build_side_tuner
     from pipeline.core.training import dist_info, fit
 
     spec = _dataset(params, dataset)
@@ -113,7 +113,7 @@ def train(params: SDSTParams, runtime: RuntimeConfig, dataset: str, variant: str
     results = {}
     for seed in seeds:
         torch.manual_seed(seed)  # model initialisation follows the seed, not only the data order
-        model = SDST(config)
+        model = build_side_tuner(config)  # sdst.model.architecture: SDST or the R2-Tuning baseline
         if stats is not None:
             model.set_input_stats(*stats)
         print(f"[sdst_train] {dataset}/{variant} seed {seed}: {len(ds)} queries ({ds.skipped_without_windows} "
