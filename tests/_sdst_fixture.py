@@ -98,3 +98,34 @@ def write_oracle_video_features(canonical: Path, text_dir: Path, out_dir: Path, 
                         {"backbone": "oracle", "dim": video_dim, "layers": list(layers), "time_step": time_step,
                          "window": time_step, "pooling": "oracle"})
     return Path(out_dir)
+
+
+def overfit_tiny(tmp_path: Path, model_cfg, epochs: int = 30) -> tuple[list[float], float, float]:
+    """Train a tiny side-tuner (``model_cfg``: an ``SDSTModelConfig``; its ``architecture`` picks SDST or R2-Tuning)
+    on 12 fixture queries; return the per-epoch train losses and R1@0.5 on those queries before / after."""
+    import torch
+
+    from models.common import temporal_iou_np
+    from models.sdst_config import SDSTConfig
+    from models.side_tuners import build_side_tuner
+    from pipeline.core.params import TrainConfig
+    from pipeline.core.training import fit
+    from pipeline.sdst.data import SDSTDataset, collate, select_layers
+
+    paths = make_fixture(tmp_path, n_train=12, n_val=2)
+    choice = select_layers([3, 4, 5, 6], [1, 2, 3, 4], 2, [], False, "shallow_to_deep", "fixture")
+    ds = SDSTDataset(paths["canonical"], "train", paths["video"], paths["text"], choice, 2.0, True)
+    torch.manual_seed(0)
+    model = build_side_tuner(SDSTConfig(ds.video_dim, ds.text_dim, 8, choice.video, choice.text, model_cfg))
+
+    def r1(m) -> float:
+        m.eval()
+        rows = m.predict(collate([ds[i] for i in range(len(ds))]))
+        hits = [temporal_iou_np(np.array(r["pred_relevant_windows"][0][:2])[None], np.array(q.windows)).max() >= 0.5
+                for r, q in zip(rows, ds.queries)]
+        return float(np.mean(hits))
+
+    before = r1(model)
+    cfg = TrainConfig(epochs=epochs, batch_size=8, lr=2e-3, schedule="constant", grad_clip=1.0)
+    res = fit(model, ds, collate, cfg, tmp_path / "run", progress=False)
+    return [h["train/loss"] for h in res.history], before, r1(res.model)

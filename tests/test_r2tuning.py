@@ -10,16 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from models.common import temporal_iou_np
 from models.r2tuning import R2Tuning
 from models.sdst_budget import CLIP_B32_DIMS, THESIS_WO_TUNING_M, count_parameters, r2tuning_model
 from models.sdst_config import SDSTConfig, SDSTModelConfig
 from models.side_tuners import build_side_tuner
-from pipeline.core.params import TrainConfig
-from pipeline.core.training import fit
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _sdst_fixture import make_fixture  # noqa: E402
+from _sdst_fixture import overfit_tiny  # noqa: E402
 from test_sdst_model import _batch  # noqa: E402
 
 TINY = SDSTModelConfig(architecture="r2tuning", hidden=32, heads=4, dropout=0.1)
@@ -96,26 +93,6 @@ def test_side_tuner_factory_and_guards():
 
 
 def test_tiny_overfit_loss_down_and_r1_up(tmp_path):
-    from pipeline.sdst.data import SDSTDataset, collate, select_layers
-
-    paths = make_fixture(tmp_path, n_train=12, n_val=2)
-    choice = select_layers([3, 4, 5, 6], [1, 2, 3, 4], 2, [], False, "shallow_to_deep", "fixture")
-    ds = SDSTDataset(paths["canonical"], "train", paths["video"], paths["text"], choice, 2.0, True)
-    torch.manual_seed(0)
-    cfg_m = dataclasses.replace(TINY, dropout=0.0)
-    model = R2Tuning(SDSTConfig(ds.video_dim, ds.text_dim, 8, choice.video, choice.text, cfg_m))
-
-    def r1(m):
-        m.eval()
-        rows = m.predict(collate([ds[i] for i in range(len(ds))]))
-        hits = [temporal_iou_np(np.array(r["pred_relevant_windows"][0][:2])[None], np.array(q.windows)).max() >= 0.5
-                for r, q in zip(rows, ds.queries)]
-        return float(np.mean(hits))
-
-    before = r1(model)
-    cfg = TrainConfig(epochs=30, batch_size=8, lr=2e-3, schedule="constant", grad_clip=1.0)
-    res = fit(model, ds, collate, cfg, tmp_path / "run", progress=False)
-    losses = [h["train/loss"] for h in res.history]
-    after = r1(res.model)
+    losses, before, after = overfit_tiny(tmp_path, dataclasses.replace(TINY, dropout=0.0))
     assert losses[-1] < 0.6 * losses[0]
     assert after >= before + 0.3 and after >= 0.5, (before, after)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.report.sections.tables import fmt, load_metrics, markdown_table
+from pipeline.report.sections.tables import fmt, load_metrics, markdown_table, save_figure
 
 ORDER = ["source_only", "global", "bkg", "global_bkg", "local", "local_global", "sada",  # Tab 2.7 row order
          "sada_onehot", "sada_random", "sada_sinusoidal", "actionformer", "actionformer_sada", "mstn", "wdgrl"]
@@ -209,11 +209,8 @@ def _tsne_figure(reports_dir: Path, scenario: str) -> str:
                            label=name)
             ax.set_title(f"{d.get('label', d['variant'])}: {panel['class']}", fontsize=8)
     axes[0][0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
     out = reports_dir / "figures" / "sada" / f"tsne_{scenario}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out)
     return f"![t-SNE of anchor embeddings, {scenario}](figures/sada/tsne_{scenario}.png)"
 
 

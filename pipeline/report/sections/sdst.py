@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.sdst_budget import THESIS_SHARED_M, THESIS_UNSHARED_M, THESIS_WO_TUNING_M
-from pipeline.report.sections.tables import fmt, load_metrics, markdown_table
+from pipeline.report.sections.tables import fmt, load_metrics, markdown_table, save_figure
 
 MR_KEYS = ["MR-R1@0.5", "MR-R1@0.7", "MR-mAP@0.5", "MR-mAP@0.75", "MR-mAP"]
 HD_KEYS = ["HD-mAP", "HD-HIT@1"]
@@ -119,11 +119,8 @@ def _offsets_figure(reports_dir: Path, dataset: str, rows: list[dict]) -> str:
     for line in axes:
         line[0].set_ylabel("Σ A·Δ (±1 = boundaries)")
     flat[0].legend(fontsize=6, loc="best", ncol=2)
-    fig.tight_layout()
     out = Path(reports_dir) / "figures" / "sdst" / f"offsets_{dataset}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out)
     return f"![weighted sampling offsets per head and level, {dataset}](figures/sdst/offsets_{dataset}.png)"
 
 

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeline.report.sections.tables import fmt, load_metrics, markdown_table
+from pipeline.report.sections.tables import fmt, load_metrics, markdown_table, save_figure
 
 METRICS = ("R_m", "mAP_m", "mAP")
 
@@ -118,10 +118,7 @@ def _figure_active_vs_moments(runs: list[tuple[str, dict]], level: str, path: Pa
     ax.set_ylabel("active decoder queries")
     ax.set_title(f"Active queries vs moments ({level})")
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -143,10 +140,7 @@ def _figure_query_sweep(series: dict[str, list[tuple[int, float, float]]], level
     a2.set_xlabel("decoder queries")
     a2.set_ylabel(f"mAP_m@{iou} ({level}, search)")
     a1.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
@@ -216,10 +210,7 @@ def _calibration_figure(base: dict | None, ours: dict | None, level: str, path: 
     ax.set_ylabel("share of queries matched (IoU ≥ 0.1)")
     ax.set_title(f"Regression quality vs confidence ({level})")
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
     return [f"**Regression quality vs confidence per decoder query** (Fig. 3.10; {level} search queries; a high "
             "correlation means low-confidence queries really regress worse, i.e. calibration is not the problem).", "",
             markdown_table(["Variant", "decoder queries", "Pearson r", "max confidence", "max match share"], rows,

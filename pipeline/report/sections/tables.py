@@ -59,3 +59,13 @@ def load_metrics(path: Path) -> Any:
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not a JSON metrics file ({exc})") from exc
 
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay out ``fig``, write it to ``path`` (PNG, 100 dpi; folders created) and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
