@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -81,6 +81,9 @@ class Shapes:
     val_videos: int = 0  # the validation split's real size (rehearsal_eval.py): videos ...
     val_queries_per_video: int = 1  # ... × queries (SADA: labelled segments) per video
     val_items_note: str = ""
+    source: str = ""  # the real profile's datasets.sources entry these shapes stand for (--annotations reads it)
+    items_are: str = "queries"  # what one train item is: "queries" (VMR) or "videos" (SADA's video pairs)
+    fixed_rows: bool = False  # items are fixed-size windows (rows do not follow the videos' durations)
 
 
 SHAPES: dict[str, Shapes] = {
@@ -89,7 +92,8 @@ SHAPES: dict[str, Shapes] = {
                    time_step=2.0, window=2.0, train_items=7218,
                    train_items_note="QVHighlights train queries (thesis / Moment-DETR split)",
                    val_videos=775, val_queries_per_video=2,
-                   val_items_note="QVHighlights val: 1,550 queries (775 generated videos × 2)"),
+                   val_items_note="QVHighlights val: 1,550 queries (775 generated videos × 2)",
+                   source="qvhighlights"),
     "search_vmr": Shapes("hdepic (HD-EPIC-like 500-row windows at 3 fps)", videos=96, rows=(500, 500),
                          video_dim=768, video_layers=(36, 37, 38, 39, 40), text_dim=1024,
                          text_layers=(15, 16, 17, 18, 19), tokens=24, time_step=1 / 3, window=4 / 3,
@@ -99,14 +103,16 @@ SHAPES: dict[str, Shapes] = {
                          val_videos=177, val_queries_per_video=67,
                          val_items_note="ASSUMED: 20% of HD-EPIC's ~59.5k narrations ≈ 177 500-row windows × 67 "
                                         "moments = 11,859; every 4th moment joins the previous one's query "
-                                        "(multi-moment, as a search level groups them): 8,850 queries"),
+                                        "(multi-moment, as a search level groups them): 8,850 queries",
+                         source="hdepic", fixed_rows=True),
     "sada": Shapes("epic_kitchens_100 (EPIC-KITCHENS-100, SlowFast)", videos=24, rows=(1200, 3600),
                    video_dim=2304, video_layers=(1,), time_step=16 / 30, window=32 / 30, queries_per_video=40,
                    train_items=495,
                    train_items_note="upper bound: EPIC-100 has 495 train videos; an epoch = max(source, target) "
                                     "videos of a scenario, so S1-S6 epochs are shorter",
                    val_videos=138, val_queries_per_video=70,
-                   val_items_note="EPIC-KITCHENS-100 val: 138 videos, ~70 segments each (9,668 in all)"),
+                   val_items_note="EPIC-KITCHENS-100 val: 138 videos, ~70 segments each (9,668 in all)",
+                   source="epic_kitchens_100", items_are="videos"),
 }
 
 
@@ -279,7 +285,7 @@ SETUPS = {"sdst": setup_sdst, "search_vmr": setup_search_vmr, "sada": setup_sada
 
 def rehearse(method: str, iters: int, out: Path | None, shapes: Shapes | None = None, batch: int | None = None,
              workers: int = 0, threads: int = 1, reads: int = 200, scale_items: int = 10_000,
-             predict: bool = True, val_limit: int | None = None) -> dict:
+             predict: bool = True, val_limit: int | None = None, notes: Sequence[str] = ()) -> dict:
     """Run one method's rehearsal (see the module docstring); writes ``out/<method>.json`` when ``out``.
     ``predict``: also the predict + evaluate half at validation size (``rehearsal_eval.py``; ``val_limit``
     bounds the predicted items, the time is then projected to the full split)."""
@@ -325,7 +331,7 @@ def rehearse(method: str, iters: int, out: Path | None, shapes: Shapes | None = 
         "thesis_epochs": epochs, "thesis_train_items": shapes.train_items,
         "projected_hours": epochs * shapes.train_items / step_sps / 3600,
         "last_loss": loss, "setup_s": setup_s,
-        "notes": [built.notes, shapes.train_items_note,
+        "notes": [built.notes, *notes, shapes.train_items_note,
                   f"{shapes.videos} generated videos (a subsample; per-item dims real)",
                   "peak_memory_gb is the process' peak RSS incl. data generation, before the val split",
                   *([shapes.val_items_note, "val_metrics come from a model trained for a few steps on generated "
@@ -366,7 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-limit", type=int, default=None,
                         help="predict/score at most this many val items (time projected to the full split)")
     parser.add_argument("--val-videos", type=int, default=None, help="val videos per method (default: SHAPES)")
+    parser.add_argument("--annotations", type=Path, default=None,
+                        help="folder of the method's real annotation files (read with the real profile's adapter "
+                             "for SHAPES[method].source): counts and lengths from them (one --method)")
+    parser.add_argument("--split", action="append", default=[], metavar="NAME=FILE",
+                        help="with --annotations: replace the adapter's split files (repeatable)")
     args = parser.parse_args(argv)
+    if args.annotations is not None and args.method == "all":
+        parser.error("--annotations reads one dataset: give one --method")
+    split_files = dict(s.split("=", 1) for s in args.split) if args.split else None
+    if args.split and any("=" not in s for s in args.split):
+        parser.error("--split takes NAME=FILE")
     if args.method == "all":  # one process per method: peak RSS (ru_maxrss) is per process and never goes down
         rest = list(sys.argv[1:] if argv is None else argv)
         for method in METHODS:
@@ -375,13 +391,19 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
         return 0
     for method in [args.method]:
-        shapes = SHAPES[method]
+        shapes, notes = SHAPES[method], []
+        if args.annotations is not None:
+            from rehearsal_real import read_records, shapes_from_records
+
+            with tempfile.TemporaryDirectory(prefix="rehearsal_params_") as tmp:
+                records = read_records(real_params(Path(tmp)), shapes.source, args.annotations, split_files)
+            shapes, notes = shapes_from_records(shapes, records, str(args.annotations))
         if args.videos is not None:
             shapes = dataclasses.replace(shapes, videos=args.videos)
         if args.val_videos is not None:
             shapes = dataclasses.replace(shapes, val_videos=args.val_videos)
         r = rehearse(method, args.iters, args.out, shapes, args.batch, args.workers, args.threads,
-                     predict=not args.no_predict, val_limit=args.val_limit)
+                     predict=not args.no_predict, val_limit=args.val_limit, notes=notes)
         pred = ("" if args.no_predict else f", predict {r['predict_samples_per_s']:.1f} samples/s over "
                 f"{r['predict_items']}/{r['val_items']} val items, evaluate {r['evaluate_s']:.1f} s")
         print(f"{method}: step {r['step_samples_per_s']:.2f} samples/s, loader {r['loader_samples_per_s']:.1f} "

@@ -95,3 +95,43 @@ def test_all_runs_each_method_in_its_own_process_args():
     argv = ["--method", "all", "--iters", "3"]
     assert rehearsal._replace_method(argv, "sada") == ["--iters", "3", "--method", "sada"]
     assert rehearsal._replace_method(["--method=all"], "sdst") == ["--method", "sdst"]
+
+
+def _record(split, vid, duration, moments):
+    from pipeline.datasets.schema import Moment, VideoRecord
+
+    return VideoRecord(vid, "x", split, duration, moments=[Moment(f"{vid}_{i}", 0.0, 1.0, query_id=q, label=lab)
+                                                           for i, (q, lab) in enumerate(moments)])
+
+
+def test_shapes_from_annotation_records_count_queries_segments_and_rows():
+    from rehearsal_real import shapes_from_records
+
+    records = [_record("train", "a", 20.0, [("q1", None), ("q1", None), ("q2", None)]),  # 2 queries (q1: 2 moments)
+               _record("train", "b", 40.0, [("q3", None)]),
+               _record("val", "c", 10.0, [("q4", None), ("q5", None), ("q6", None)])]
+    vmr, notes = shapes_from_records(rehearsal.SHAPES["sdst"], records, "fixture")  # time_step 2 s
+    assert (vmr.train_items, vmr.queries_per_video, vmr.val_videos, vmr.val_queries_per_video) == (3, 2, 1, 3)
+    # rows = duration / 2 s → [10, 20]; 10th / 90th percentile = 11 / 19
+    assert vmr.rows == (11, 19) and "fixture" in notes[0]
+    tal, _ = shapes_from_records(rehearsal.SHAPES["sada"], records, "fixture")  # items = videos, val = segments
+    assert (tal.train_items, tal.val_videos, tal.val_queries_per_video) == (2, 1, 3)
+    fixed, _ = shapes_from_records(rehearsal.SHAPES["search_vmr"], records, "fixture")
+    assert fixed.rows == rehearsal.SHAPES["search_vmr"].rows and fixed.train_items == 3
+    with pytest.raises(ValueError, match="no train or val"):
+        shapes_from_records(rehearsal.SHAPES["sdst"], [_record("test", "d", 5.0, [("q", None)])], "fixture")
+
+
+def test_annotations_folder_is_read_with_the_real_profiles_adapter(tmp_path):
+    """A QVHighlights JSONL in the real format → the counts of its lines (2 queries on 1 video in val)."""
+    from rehearsal_real import read_records, shapes_from_records
+
+    ann = tmp_path / "qvh"
+    ann.mkdir()
+    lines = [{"qid": q, "query": "a person cooks", "duration": 150, "vid": "v1_0_150", "relevant_windows": [[0, 10]],
+              "relevant_clip_ids": [0, 1, 2, 3, 4], "saliency_scores": [[1, 2, 3]] * 5} for q in (1, 2)]
+    (ann / "val.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    records = read_records(rehearsal.real_params(tmp_path), "qvhighlights", ann, {"val": "val.jsonl"})
+    shapes, _ = shapes_from_records(rehearsal.SHAPES["sdst"], records, str(ann))
+    assert (shapes.val_videos, shapes.val_queries_per_video) == (1, 2)
+    assert shapes.train_items == rehearsal.SHAPES["sdst"].train_items  # no train file given: the thesis' count
