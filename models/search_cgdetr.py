@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.distributed import gather_global_batch, global_mean, global_positions, max_over_ranks, world_size
 from models.search_detr import SearchDETR
 from models.search_detr_layers import DropoutFFN, EncoderLayer, padded_sine_positions
 
@@ -175,10 +176,14 @@ class CGDETR(SearchDETR):
         inside = batch["saliency_pos"] & vmask
         outside = ~batch["saliency_pos"] & vmask
         B = vmask.shape[0]
+        # Under torchrun (training only: an eval pass runs on one rank) every batch-wide normaliser and the
+        # in-batch negatives cover the GLOBAL batch (models/distributed.py), so N processes train as one.
+        ddp = self.training and world_size() > 1
+        mean = global_mean if ddp else (lambda total, count: total / count.clamp(min=1))
         tv = out["t2v_values"]
         valid = vmask.float()
         bce = F.binary_cross_entropy(tv.clamp(1e-6, 1 - 1e-6), inside.float(), reduction="none")
-        loss_wattn = self.saliency_loss(tv, batch) + (bce * valid).sum() / valid.sum().clamp(min=1)
+        loss_wattn = self.saliency_loss(tv, batch) + mean((bce * valid).sum(), valid.sum())
         # moment / non-moment tokens, sentence tokens of the words and of the dummies
         v, vpos = out["cg_video"], out["cg_vpos"]
         m_tok, m_rows = self._token_encode(self.moment_encoder, self.moment_token, self.moment_pos, v, vpos, inside)
@@ -190,24 +195,30 @@ class CGDETR(SearchDETR):
         sd_tok, sd_words = self._token_encode(self.sent_encoder, self.sent_token, self.sent_pos, dummies,
                                               self.dummy_pos.unsqueeze(0).expand(B, -1, -1), tmask.new_ones(B, nd))
         m, n = F.normalize(m_tok, dim=-1), F.normalize(n_tok, dim=-1)
-        s, sd = F.normalize(s_tok, dim=-1), F.normalize(sd_tok, dim=-1)
-        idx = torch.arange(B, device=m.device)
-        loss_ms = F.cross_entropy(torch.cat([m @ s.T, n @ s.T], 1), idx)
+        # every sentence of the global batch is a negative (in batch order; gradients reach each rank's own rows)
+        s = gather_global_batch(F.normalize(s_tok, dim=-1)) if ddp else F.normalize(s_tok, dim=-1)
+        sd = gather_global_batch(F.normalize(sd_tok, dim=-1)) if ddp else F.normalize(sd_tok, dim=-1)
+        idx = global_positions(B, m.device) if ddp else torch.arange(B, device=m.device)
+        rows = torch.tensor(float(B), device=m.device)
+        loss_ms = mean(F.cross_entropy(torch.cat([m @ s.T, n @ s.T], 1), idx, reduction="sum"), rows)
         # the public code's dummy term: a moment's target column is the first that is not its own sentence's
         # dummy summary (0, or 1 for sample 0), i.e. the moment is pushed away from its own dummy sentence
         dummy_target = (idx == 0).long()
-        loss_ms = loss_ms + F.cross_entropy(torch.cat([m @ sd.T, n @ sd.T], 1), dummy_target)
+        loss_ms = loss_ms + mean(F.cross_entropy(torch.cat([m @ sd.T, n @ sd.T], 1), dummy_target, reduction="sum"),
+                                 rows)
         frames = torch.where(inside[..., None], m_rows, n_rows)
         logit = torch.sigmoid((m_tok[:, None] * frames).sum(-1))
-        loss_ms = loss_ms + (F.binary_cross_entropy(logit.clamp(1e-6, 1 - 1e-6), inside.float(), reduction="none")
-                             * valid).mean()
+        # a mean over the padded [B, T] grid: one process pads to the global batch's longest video
+        cells = rows * (max_over_ranks(inside.shape[1]) if ddp else inside.shape[1])
+        loss_ms = loss_ms + mean((F.binary_cross_entropy(logit.clamp(1e-6, 1 - 1e-6), inside.float(),
+                                                         reduction="none") * valid).sum(), cells)
         # distillation of the adaptive attention from the moment clips' similarity to [dummies; words]
         tokens = torch.cat([sd_words, s_words], 1)
         sim = (m_rows @ tokens.transpose(1, 2)).masked_fill(out["cg_key_pad"][:, None], float("-inf"))
         target = sim.softmax(-1).detach()
         attn = out["t2v_attn"]
         kl = (target * (torch.log(target.clamp(min=1e-12)) - torch.log(attn + 1e-6))).sum(-1)
-        loss_distill = (kl * inside).sum() / inside.sum().clamp(min=1)
+        loss_distill = mean((kl * inside).sum(), inside.sum().float())
         loss_ortho = _offdiag_abs_cos(dummies) + _offdiag_abs_cos(self.global_prompts[None])
         return {"loss_wattn": (cfg.loss_wattn, loss_wattn), "loss_ms_align": (cfg.loss_ms_align, loss_ms),
                 "loss_distill": (cfg.loss_distill, loss_distill), "loss_ortho": (cfg.loss_distill, loss_ortho)}

@@ -62,9 +62,10 @@ def _torchrun(n: int, root: Path, params: Path, out: Path, variant: str) -> dict
 
 
 # CG-DETR's extra losses are batch-level (moment–sentence contrast over the batch, BCE / distillation normalised
-# by the batch's clip counts): under DDP they see a rank's share, as any per-GPU contrastive loss, so the
-# CG-DETR case switches them off (with them on, 2 processes differed by 9e-3 in the weights after 12 steps).
-CASES = {"base": {}, "cgdetr": {"loss_wattn": 0.0, "loss_ms_align": 0.0, "loss_distill": 0.0}}
+# by the batch's clip counts): under DDP they gather the global batch's sentences and sum the normalisers over
+# the ranks (models/distributed.py; before that, 2 processes differed by 9e-3 in the weights after 12 steps).
+# loss_wattn stays off: it contains the saliency hinge, whose random (inside, outside) pairs are drawn per rank.
+CASES = {"base": {}, "cgdetr": {"loss_wattn": 0.0}}
 
 
 @pytest.mark.slow
@@ -79,7 +80,8 @@ def test_two_processes_match_one(tmp_path, variant):
     h1, h2 = ck[1]["history"], ck[2]["history"]
     assert len(h1) == len(h2) == 3
     for e1, e2 in zip(h1, h2):
-        for key in ("train/loss", "train/loss_span", "train/loss_giou", "train/loss_label"):
+        for key in ("train/loss", "train/loss_span", "train/loss_giou", "train/loss_label",
+                    *(("train/loss_ms_align", "train/loss_distill") if variant == "cgdetr" else ())):
             assert abs(e1[key] - e2[key]) <= 1e-4 * max(abs(e1[key]), 1e-3), (e1["epoch"], key, e1[key], e2[key])
     s1, s2 = ck[1]["state_dict"], ck[2]["state_dict"]
     assert s1.keys() == s2.keys()

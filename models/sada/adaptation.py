@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.common import MLP, grad_reverse
-from models.sada.targets import sum_over_ranks, world_size
+from models.distributed import sum_over_ranks, world_size
 
 ALIGN_TERMS = ("local", "global", "bkg", "centroid", "wasserstein")
 # Tab. 2.6 baselines on the same anchors: "centroid" = MSTN's semantic loss [83] (with "global" it is MSTN),

@@ -26,14 +26,8 @@ from models.common import soft_nms_gaussian
 from models.sada.actionformer import ConvTransformerPyramid
 from models.sada.adaptation import DomainAlignment, pseudo_labels
 from models.sada.backbone import DetectionHeads, IdentityNeck, SGPPyramid
-from models.sada.targets import (
-    LossNormalizer,
-    anchor_points,
-    assign_labels,
-    sum_over_ranks,
-    task_losses,
-    world_size,
-)
+from models.distributed import sum_over_ranks, world_size
+from models.sada.targets import LossNormalizer, anchor_points, assign_labels, task_losses
 
 
 def grid_to_seconds(grid: np.ndarray, time_step: float, window: float, duration: float) -> np.ndarray:

@@ -95,21 +95,6 @@ def diou_1d(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-8) -> torc
     return 1.0 - iou + (rho / enclosing.clamp(min=eps)) ** 2
 
 
-def world_size() -> int:
-    """Processes of the initialised ``torch.distributed`` default group (torchrun); 1 without one."""
-    dist = torch.distributed
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def sum_over_ranks(counts: torch.Tensor) -> torch.Tensor:
-    """``counts`` summed over the ranks of a DDP job (a detached copy; a collective, so every rank must call it
-    the same number of times). Batch-wide normalisers summed this way make a rank's share of a global batch
-    contribute exactly its part of the single-process loss."""
-    out = counts.detach().clone()
-    torch.distributed.all_reduce(out)
-    return out
-
-
 class LossNormalizer:
     """EMA of the number of positive points, ``N ← m·N + (1 - m)·max(num_pos, 1)`` (notes §3).
 
