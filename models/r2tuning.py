@@ -46,7 +46,7 @@ from models.common import sigmoid_focal_loss, sine_position_encoding
 from models.sdst import KaimingFFN, PostNorm, input_map
 from models.sdst_attention import xavier_mha
 from models.sdst_config import SDSTConfig
-from models.sdst_losses import alignment_losses, rows_to_clips, sample_positive, sampled_nce
+from models.sdst_losses import alignment_losses, attention_pool, rows_to_clips, sample_positive, sampled_nce
 
 STRIDES = (1, 2, 4, 8)  # temporal pyramid (paper)
 SAMPLE_RADIUS = 1.5  # centre sampling, in strides (paper)
@@ -134,8 +134,7 @@ class R2Tuning(nn.Module):
 
     def adapool(self, t: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
         """Learnable attention pooling of tokens ``[B, L, d]`` → ``[B, d]``."""
-        score = self.text_pool(t).squeeze(-1).masked_fill(~tmask, float("-inf"))
-        return (score.softmax(-1)[..., None] * t).sum(1)
+        return attention_pool(self.text_pool, t, tmask)
 
     def run(self, batch: dict[str, Any]) -> dict[str, Any]:
         """The K reversed steps, the pyramid and the heads."""

@@ -81,7 +81,14 @@ from models.common import (
 from models.sdst_attention import DeformableVideoAttention, StandardVideoAttention, sample_1d, xavier_mha
 from models.sdst_budget import count_parameters, parameter_breakdown  # noqa: F401  (re-exported: one helper)
 from models.sdst_config import SPARSE_BLOCKS, SDSTConfig, SDSTModelConfig
-from models.sdst_losses import alignment_losses, batched_iou, rows_to_clips, sample_positive, sampled_nce
+from models.sdst_losses import (
+    alignment_losses,
+    attention_pool,
+    batched_iou,
+    rows_to_clips,
+    sample_positive,
+    sampled_nce,
+)
 
 # ----------------------------------------------------------------------------- small pieces
 
@@ -276,8 +283,7 @@ class SDST(nn.Module):
 
     def adapool(self, t: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
         """Learnable attention pooling of tokens ``[B, L, d]`` → ``[B, d]``."""
-        score = self.text_pool(t).squeeze(-1).masked_fill(~tmask, float("-inf"))
-        return (score.softmax(-1)[..., None] * t).sum(1)
+        return attention_pool(self.text_pool, t, tmask)
 
     def roi_features(self, dense: torch.Tensor, spans_cw: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """1-D RoIAlign: ``roi_size`` bin-centre samples of ``dense`` over each expanded span → ``[B, M, roi·d]``."""

@@ -5,7 +5,8 @@
 * :func:`alignment_losses` — video-level InfoNCE across the batch and layer-wise InfoNCE across levels;
 * :func:`sample_positive` — one random positive clip per sample (shared by the two losses above);
 * :func:`batched_iou` — IoU of (start, end) spans;
-* :func:`rows_to_clips` — feature-row saliency to one score per annotated clip.
+* :func:`rows_to_clips` — feature-row saliency to one score per annotated clip;
+* :func:`attention_pool` — AdaPooling of text tokens with a learned scorer.
 """
 from __future__ import annotations
 
@@ -80,6 +81,13 @@ def alignment_losses(levels: list[dict], pos_idx: torch.Tensor, tau: float) -> t
         l_layer = 0.5 * (F.cross_entropy(sim.flatten(0, 1), target.flatten())
                          + F.cross_entropy(sim.transpose(1, 2).flatten(0, 1), target.flatten()))
     return l_video, l_layer
+
+
+def attention_pool(scorer: torch.nn.Module, t: torch.Tensor, tmask: torch.Tensor) -> torch.Tensor:
+    """Learnable attention pooling (AdaPooling) of tokens ``t [B, L, d]`` → ``[B, d]``: softmax over the valid
+    tokens of ``scorer(t)`` (a ``d → 1`` layer)."""
+    score = scorer(t).squeeze(-1).masked_fill(~tmask, float("-inf"))
+    return (score.softmax(-1)[..., None] * t).sum(1)
 
 
 def rows_to_clips(rows: np.ndarray, meta: dict) -> list[float]:

@@ -294,9 +294,13 @@ class SearchDETR(nn.Module):
     def match(self, logits: torch.Tensor, spans: torch.Tensor, targets: list[torch.Tensor], keep: torch.Tensor) -> list:
         """Per sample (query indices, target indices) numpy pairs of the main set loss: Hungarian 1-to-1 by
         default, or the ``matcher`` of :mod:`models.search_matchers` (thesis Tab 3.5 / 3.6)."""
+        return self._primary(self.match_costs(logits, spans, targets, keep))
+
+    def _primary(self, costs: list) -> list:
+        """The main set loss' assignment of each sample's cost matrix (``_EMPTY`` without targets)."""
         cfg = self.config
         return [_EMPTY if c is None else primary_assignment(c, cfg.matcher, cfg.match_k, cfg.match_groups)
-                for c in self.match_costs(logits, spans, targets, keep)]
+                for c in costs]
 
     def _assigned_losses(self, indices: list, logits: torch.Tensor, spans: torch.Tensor,
                          targets: list[torch.Tensor]) -> dict:
@@ -334,9 +338,7 @@ class SearchDETR(nn.Module):
         ``loss_o2m``, their one-to-many set loss (already weighted by the span / GIoU / label weights)."""
         cfg = self.config
         costs = self.match_costs(logits, spans, targets, keep)
-        indices = [_EMPTY if c is None else primary_assignment(c, cfg.matcher, cfg.match_k, cfg.match_groups)
-                   for c in costs]
-        losses = self._assigned_losses(indices, logits, spans, targets)
+        losses = self._assigned_losses(self._primary(costs), logits, spans, targets)
         if cfg.matcher in ("hybrid", "mixed"):
             o2m = [_EMPTY if c is None else one_to_many_assignment(c, cfg.matcher, cfg.match_k) for c in costs]
             extra = self._assigned_losses(o2m, logits, spans, targets)

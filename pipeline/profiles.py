@@ -36,8 +36,8 @@ from pipeline.synth.params import SynthConfig
 
 # Every params block and its dataclass, in data-flow order (the only place that knows all of them).
 BLOCKS: dict[str, type] = {cls.BLOCK: cls for cls in (
-    RuntimeConfig, LaunchConfig, SynthConfig, DatasetsConfig, FeaturesConfig, QuerygenConfig, SadaConfig, SearchVMRConfig,
-    SDSTParams, ClaimsConfig, ReportConfig)}
+    RuntimeConfig, LaunchConfig, SynthConfig, DatasetsConfig, FeaturesConfig, QuerygenConfig, SadaConfig,
+    SearchVMRConfig, SDSTParams, ClaimsConfig, ReportConfig)}
 
 
 def _round_trip() -> YAML:

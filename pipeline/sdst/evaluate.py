@@ -80,11 +80,10 @@ def evaluate(predictions: list[dict], gt_rows: list[dict], with_saliency: bool, 
     from pipeline.metrics.qvhighlights import qvhighlights_eval
 
     with_windows = {r["qid"] for r in gt_rows if r["relevant_windows"]}
-    preds = [{k: v for k, v in r.items() if k != "weighted_offsets"} for r in postprocess(predictions, cfg)
+    drop = {"weighted_offsets"} | (set() if with_saliency else {"pred_saliency_scores"})  # not the evaluator's keys
+    preds = [{k: v for k, v in r.items() if k not in drop} for r in postprocess(predictions, cfg)
              if r["qid"] in with_windows]
     gt = [r for r in gt_rows if r["qid"] in with_windows]
-    if not with_saliency:
-        preds = [{k: v for k, v in r.items() if k != "pred_saliency_scores"} for r in preds]
     res = qvhighlights_eval(preds, gt)
     brief = res["brief"]
     out = {"MR-R1@0.3": res["full"]["MR-R1"]["0.3"], "MR-R1@0.5": brief["MR-full-R1@0.5"],
@@ -142,7 +141,8 @@ def checkpoint_facts(checkpoint: Path) -> dict:
 
     model, ckpt = load_model(checkpoint, "cpu", models=MODEL_CLASSES)
     cfg = model.config
-    return {"architecture": cfg.model.architecture, "levels": cfg.num_levels, "video_layers": list(cfg.video_layers), "text_layers": list(cfg.text_layers),
+    return {"architecture": cfg.model.architecture, "levels": cfg.num_levels, "video_layers": list(cfg.video_layers),
+            "text_layers": list(cfg.text_layers),
             "attention": cfg.model.attention, "shared": cfg.model.shared, "cnn": cfg.model.cnn,
             "trainable_params": count_parameters(model), "seed": ckpt.get("runtime", {}).get("seed")}
 

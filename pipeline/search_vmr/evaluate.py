@@ -45,6 +45,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from models.common import temporal_iou_np
 from pipeline.search_vmr.params import SearchVMRConfig
 from pipeline.core.cli import stage_main
 from pipeline.core.params import RuntimeConfig, load_block, spec_entry
@@ -181,10 +182,7 @@ def slot_quality(queries: Sequence[GTQuery], preds: Mapping[str, dict], iou: flo
     for q in queries:
         raw = np.asarray(preds[q.qid]["pred_query_windows"], dtype=np.float64).reshape(-1, 3)
         gt = np.asarray(q.windows, dtype=np.float64).reshape(-1, 2)
-        inter = np.clip(np.minimum(raw[:, None, 1], gt[None, :, 1]) - np.maximum(raw[:, None, 0], gt[None, :, 0]), 0,
-                        None)
-        union = (raw[:, None, 1] - raw[:, None, 0]) + (gt[None, :, 1] - gt[None, :, 0]) - inter
-        best = (inter / np.maximum(union, 1e-9)).max(1) if len(gt) else np.zeros(len(raw))
+        best = temporal_iou_np(raw[:, :2], gt).max(1) if len(gt) else np.zeros(len(raw))
         hits.append(list(best >= iou))
         conf.append(list(raw[:, 2]))
     n = max((len(h) for h in hits), default=0)
